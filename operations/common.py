@@ -1,0 +1,66 @@
+"""Small pieces the operations share: telling the user, refusing, and shell command shapes."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+
+from pyinfra import host, logger
+from pyinfra.api import OperationError, QuoteString, StringCommand
+from pyinfra.api.state import StateStage
+
+from .layout import LOG_FILE
+
+
+def preparing() -> bool:
+    """True while pyinfra prepares (computes the diff), False while it executes."""
+    return host.state.current_stage == StateStage.Prepare
+
+
+def say(message: str) -> None:
+    """Tell the user, per host, a change this operation makes (shown by --dry too)."""
+    host.log(message, log_func=logger.info)
+
+
+def refuse(message: str) -> Iterator[StringCommand]:
+    """Stop this host with `message`, before anything changes.
+
+    While preparing, raising aborts the whole run before any host changes. Executing (`-y`
+    skips preparing), a failing command fails this host; FAIL_PERCENT = 0 then stops the others.
+    """
+    if preparing():
+        raise OperationError(f"{host.name}: {message}")
+    host.log_styled(message, fg="red", log_func=logger.error)
+    yield StringCommand("echo", QuoteString(message), ">&2;", "exit", "1")
+
+
+def atomic_link(path: str, target: str) -> StringCommand:
+    """Point symlink `path` at `target` by rename(2): it is never missing, not even briefly.
+
+    The new link is made under a temporary name in the same folder (same file system), then
+    renamed over `path`. `mv -T` refuses to replace a directory, which is what we want.
+    """
+    folder, name = posixpath.split(path)
+    tmp = posixpath.join(folder, f".{name}.atomic-deploy-tmp")
+    return StringCommand(
+        "rm", "-f", QuoteString(tmp),
+        "&&", "ln", "-s", QuoteString(target), QuoteString(tmp),
+        "&&", "mv", "-Tf", QuoteString(tmp), QuoteString(path),
+    )  # fmt: skip
+
+
+def append_log(root: str, line: str) -> StringCommand:
+    """Append one line to the host's deploy log."""
+    return StringCommand(
+        "printf", "'%s\\n'", QuoteString(line), ">>", QuoteString(posixpath.join(root, LOG_FILE))
+    )
+
+
+def chain(*commands: StringCommand) -> StringCommand:
+    """One remote command running `commands` in order, stopping at the first failure."""
+    bits: list[object] = []
+    for command in commands:
+        if bits:
+            bits.append("&&")
+        bits.extend(["{", command, ";", "}"])
+    return StringCommand(*bits)

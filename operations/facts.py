@@ -1,0 +1,174 @@
+"""What a deploy root looks like on a host, gathered in one round trip.
+
+Every operation decides from the live state of the host, read just before it runs (pyinfra does
+not cache facts). Reading it all with one small shell script keeps that to one remote command
+per operation instead of one per path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyinfra import host
+from pyinfra.api import FactBase, QuoteString, StringCommand
+
+from .layout import MARKER, META_DIR, Layout
+
+# Runs under `sh -c` on the host. Inputs arrive as shell variables set (quoted) before it:
+# r (root, empty = $HOME), sha, docroot, and the shared paths as "$@" ("d:path" / "f:path").
+# Paths are reported by their index in "$@", so odd characters in them can't confuse parsing.
+_SCRIPT = r"""
+[ -n "$r" ] || r=$HOME
+printf 'root %s\n' "$r"
+if command -v rsync >/dev/null 2>&1; then echo 'rsync yes'; else echo 'rsync no'; fi
+if [ ! -e "$r" ] && [ ! -L "$r" ]; then echo 'rootstate missing'; exit 0; fi
+if [ ! -d "$r" ]; then echo 'rootstate notdir'; exit 0; fi
+cd "$r" 2>/dev/null || { echo 'rootstate unreadable'; exit 0; }
+if [ -w . ]; then echo 'rootstate ok'; else echo 'rootstate readonly'; fi
+kind() {
+  if [ -L "$1" ]; then printf 'link %s\n' "$(readlink "$1")"
+  elif [ -d "$1" ]; then
+    if [ -z "$(ls -A "$1" 2>/dev/null)" ]; then echo emptydir; else echo dir; fi
+  elif [ -f "$1" ]; then if [ -s "$1" ]; then echo file; else echo emptyfile; fi
+  elif [ -e "$1" ]; then echo other
+  else echo missing
+  fi
+}
+for d in deploy-cache releases shared "$meta"; do
+  [ -d "$d" ] && [ ! -L "$d" ] && printf 'dir %s\n' "$d"
+done
+printf 'top current %s\n' "$(kind current)"
+printf 'top docroot %s\n' "$(kind "$docroot")"
+nl=$(printf '\nx'); nl=${nl%x}
+for e in releases/* releases/.[!.]*; do
+  [ -e "$e" ] || [ -L "$e" ] || continue
+  n=${e#releases/}
+  case $n in *"$nl"*) n=$(printf '%s' "$n" | tr '\n' '?');; esac
+  if [ -L "$e" ]; then t=link; elif [ -d "$e" ]; then t=dir; else t=other; fi
+  m=-
+  if [ "$t" = dir ] && [ -f "$e/$marker" ]; then m=$(head -c 64 "$e/$marker" | tr -dc 0-9a-f); fi
+  printf 'entry %s %s %s\n' "$t" "${m:--}" "$n"
+done
+i=0
+for p in "$@"; do
+  path=${p#?:}
+  printf 'shared %s %s\n' "$i" "$(kind "shared/$path")"
+  [ -d "releases/$sha" ] && [ ! -L "releases/$sha" ] && \
+    printf 'rel %s %s\n' "$i" "$(kind "releases/$sha/$path")"
+  i=$((i + 1))
+done
+[ -f "$meta/log" ] && tail -n 1000 "$meta/log" | sed 's/^/log /'
+exit 0
+"""
+
+
+@dataclass
+class Entry:
+    """One entry of releases/: kind is dir, link or other; marker is the sha in its marker."""
+
+    name: str
+    kind: str
+    marker: str | None
+
+
+@dataclass
+class DeployState:
+    """A host's deploy root as one object (see `DeployTree`)."""
+
+    root: str = ""
+    root_state: str = "missing"  # ok, missing, notdir, readonly, unreadable
+    rsync: bool = False
+    dirs: set[str] = field(default_factory=set)
+    current: str = "missing"  # "link <target>", "dir", "emptydir", "file", "other", "missing"
+    docroot: str = "missing"
+    entries: dict[str, Entry] = field(default_factory=dict)
+    shared: list[str] = field(default_factory=list)  # kind of shared/<path>, by index
+    in_release: list[str] = field(default_factory=list)  # kind of releases/<sha>/<path>
+    log: list[str] = field(default_factory=list)
+
+    def link_target(self, which: str) -> str | None:
+        """Target of `current` or the docroot link, None if it is not a symlink."""
+        value = self.current if which == "current" else self.docroot
+        return value[5:] if value.startswith("link ") else None
+
+    def shared_kind(self, index: int) -> str:
+        """Kind of shared/<path> for the index-th shared path ("missing" if unknown)."""
+        return self.shared[index] if index < len(self.shared) else "missing"
+
+    def release_kind(self, index: int) -> str:
+        """Kind of releases/<sha>/<path> for the index-th shared path."""
+        return self.in_release[index] if index < len(self.in_release) else "missing"
+
+    def complete(self, sha: str) -> bool:
+        """releases/<sha> is a directory whose completion marker names <sha>."""
+        entry = self.entries.get(sha)
+        return bool(entry and entry.kind == "dir" and entry.marker == sha)
+
+
+class DeployTree(FactBase):
+    """The state of a deploy root: layout dirs, links, releases, shared paths, deploy log."""
+
+    def command(self, root, sha, docroot, shared_dirs, shared_files, meta, marker):
+        assigns = [
+            StringCommand(name + "=", QuoteString(value), ";", _separator="")
+            for name, value in (
+                ("r", root or ""),
+                ("sha", sha),
+                ("docroot", docroot),
+                ("meta", meta),
+                ("marker", marker),
+            )
+        ]
+        paths = [QuoteString(f"d:{p}") for p in shared_dirs]
+        paths += [QuoteString(f"f:{p}") for p in shared_files]
+        return StringCommand(*assigns, "set", "--", *paths, ";", _SCRIPT)
+
+    @staticmethod
+    def default() -> DeployState:
+        return DeployState()
+
+    def process(self, output: list[str]) -> DeployState:
+        return parse_deploy_tree(output)
+
+
+def parse_deploy_tree(lines: list[str]) -> DeployState:
+    """Turn the script's output lines into a DeployState."""
+    state = DeployState()
+    for line in lines:
+        tag, _, rest = line.partition(" ")
+        if tag == "root":
+            state.root = rest
+        elif tag == "rootstate":
+            state.root_state = rest
+        elif tag == "rsync":
+            state.rsync = rest == "yes"
+        elif tag == "dir":
+            state.dirs.add(rest)
+        elif tag == "top":
+            which, _, kind = rest.partition(" ")
+            setattr(state, which, kind)
+        elif tag == "entry":
+            kind, marker, name = rest.split(" ", 2)
+            state.entries[name] = Entry(name, kind, None if marker == "-" else marker)
+        elif tag in ("shared", "rel"):
+            index, _, kind = rest.partition(" ")
+            target = state.shared if tag == "shared" else state.in_release
+            target.extend(["missing"] * (int(index) + 1 - len(target)))
+            target[int(index)] = kind
+        elif tag == "log":
+            state.log.append(rest)
+    return state
+
+
+def deploy_state(layout: Layout, sha: str) -> DeployState:
+    """Read the current host's deploy root (one remote command)."""
+    return host.get_fact(
+        DeployTree,
+        root=layout.root,
+        sha=sha,
+        docroot=layout.docroot,
+        shared_dirs=list(layout.shared_dirs),
+        shared_files=list(layout.shared_files),
+        meta=META_DIR,
+        marker=MARKER,
+    )

@@ -1,0 +1,84 @@
+"""Names and paths of the layout under a deploy root, and the host data that describes it.
+
+    <root>/deploy-cache/              rsync target: the upload lands here first
+    <root>/releases/<sha>/            one complete copy per release
+    <root>/shared/<path>              survives releases, linked into each release
+    <root>/current -> releases/<sha>  switched by rename(2)
+    <root>/<docroot> -> current/<docroot>
+    <root>/.atomic-deploy/log         append-only deploy log (orders releases)
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from .release_name import check_release_value
+
+META_DIR = ".atomic-deploy"
+LOG_FILE = f"{META_DIR}/log"
+MARKER = ".atomic-deploy-release"  # written last into a release: "this copy is complete"
+CACHE_DIR = "deploy-cache"
+RELEASES_DIR = "releases"
+SHARED_DIR = "shared"
+TMP_PREFIX = ".tmp-"  # releases/.tmp-<sha>: a release being built
+ASIDE_PREFIX = ".incomplete-"  # releases/.incomplete-<sha>-<time>: an incomplete copy moved aside
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things live on one host; `root` None means the SSH user's home."""
+
+    root: str | None
+    docroot: str = "htdocs"
+    shared_dirs: tuple[str, ...] = ("cache", "content", "storage")
+    shared_files: tuple[str, ...] = ()
+
+    @property
+    def shared_paths(self) -> list[tuple[str, str]]:
+        """(kind, path) for every shared path, kind "d" or "f", in the fact's index order."""
+        return [("d", p) for p in self.shared_dirs] + [("f", p) for p in self.shared_files]
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Everything deploy.py needs for one host, read from its host data."""
+
+    layout: Layout
+    release: str
+    source: str
+    exclude: tuple[str, ...]
+    keep_releases: int
+    deployed_by: str
+
+    @classmethod
+    def from_host_data(cls, data: Any) -> Deploy:
+        """Build from pyinfra host data (see config.host_data); re-checks `--data release`."""
+        return cls(
+            layout=Layout(
+                root=data.get("root"),
+                docroot=data.get("docroot", "htdocs"),
+                shared_dirs=tuple(data.get("shared_dirs", ("cache", "content", "storage"))),
+                shared_files=tuple(data.get("shared_files", ())),
+            ),
+            release=check_release_value(data.get("release"), "host data 'release'"),
+            source=data.get("source"),
+            exclude=tuple(data.get("exclude", ())),
+            keep_releases=int(data.get("keep_releases", 5)),
+            deployed_by=data.get("deployed_by", "unknown"),
+        )
+
+
+def shared_link_target(path: str) -> str:
+    """Relative target of releases/<sha>/<path> -> shared/<path>.
+
+    Counted from the folder holding the link: one '..' per parent inside the release, plus two
+    for releases/<sha>. Relative links keep working when the root is moved or chrooted.
+    """
+    ups = path.count("/") + 2
+    return "../" * ups + f"{SHARED_DIR}/{path}"
+
+
+def release_path(root: str, sha: str) -> str:
+    return posixpath.join(root, RELEASES_DIR, sha)

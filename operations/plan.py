@@ -1,0 +1,113 @@
+"""Pure decisions taken from a DeployState: release order, rollback target, what to prune.
+
+Kept apart from the operations so they can be unit-tested without a host.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from .facts import DeployState
+from .layout import ASIDE_PREFIX, RELEASES_DIR, TMP_PREFIX
+from .release_name import SHA_RE
+
+# Log events that mean "this release was in use at this point", newest last.
+_USE_EVENTS = ("populated", "switch")
+_LEFTOVER_RE = re.compile(
+    rf"^({re.escape(TMP_PREFIX)}[0-9a-f]{{7,40}}|{re.escape(ASIDE_PREFIX)}[0-9a-f]{{7,40}}-\d+)$"
+)
+
+
+def log_line(event: str, sha: str, by: str, detail: str = "", when: float | None = None) -> str:
+    """One deploy log line: UTC time, event, sha, who, detail; tab-separated."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+    return "\t".join((stamp, event, sha, by.replace("\t", " "), detail.replace("\t", " ")))
+
+
+def parse_log(lines: list[str]) -> list[tuple[str, str, str]]:
+    """(time, event, sha) of each well-formed log line, oldest first."""
+    out = []
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) >= 3 and SHA_RE.match(parts[2]):
+            out.append((parts[0], parts[1], parts[2]))
+    return out
+
+
+def current_release(state: DeployState) -> str | None:
+    """The sha `current` points at, if it points into releases/."""
+    target = state.link_target("current")
+    if target is None:
+        return None
+    name = target.rstrip("/").removeprefix("./")
+    prefix = f"{RELEASES_DIR}/"
+    return name[len(prefix) :] if name.startswith(prefix) and "/" not in name[len(prefix) :] else None
+
+
+def previous_release(state: DeployState) -> str | None:
+    """The rollback target: the newest release `current` was switched to before the live one."""
+    live = current_release(state)
+    switched = [sha for _, event, sha in parse_log(state.log) if event == "switch"]
+    for sha in reversed(switched):
+        if sha != live and state.complete(sha):
+            return sha
+    return None
+
+
+def release_order(state: DeployState) -> list[str]:
+    """Complete releases on the host, most recently used first (by the deploy log).
+
+    Releases the log does not mention (copied by hand, log lost) count as the oldest.
+    """
+    last_use: dict[str, int] = {}
+    for i, (_, event, sha) in enumerate(parse_log(state.log)):
+        if event in _USE_EVENTS:
+            last_use[sha] = i
+    complete = [name for name in state.entries if SHA_RE.match(name) and state.complete(name)]
+    return sorted(complete, key=lambda sha: (last_use.get(sha, -1), sha), reverse=True)
+
+
+@dataclass
+class PrunePlan:
+    """What `releases_pruned` would do; names are entries of releases/."""
+
+    delete: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)  # not made by this tool: reported only
+
+    def reasons(self) -> dict[str, str]:
+        return {name: ("leftover of an interrupted run" if name.startswith(".") else "old")
+                for name in self.delete}
+
+
+def plan_prune(state: DeployState, keep: int, protect: tuple[str, ...] = ()) -> PrunePlan:
+    """Keep at most `keep` releases, never the live one, the previous one or `protect`.
+
+    Leftovers of interrupted runs (temp copies, incomplete copies moved aside) go first and do
+    not count. Anything in releases/ this tool did not make is never deleted, only reported.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    plan = PrunePlan()
+    live = current_release(state)
+    must_keep = {s for s in (live, previous_release(state), *protect) if s}
+    ordered = release_order(state)
+    for name, entry in sorted(state.entries.items()):
+        if name in ordered or name in must_keep:
+            continue
+        if entry.kind == "dir" and _LEFTOVER_RE.match(name):
+            plan.delete.append(name)
+        else:
+            plan.foreign.append(name)
+    room = keep - len([s for s in must_keep if s in state.entries])
+    for sha in ordered:
+        if sha in must_keep:
+            plan.kept.append(sha)
+        elif room > 0:
+            plan.kept.append(sha)
+            room -= 1
+        else:
+            plan.delete.append(sha)
+    return plan
