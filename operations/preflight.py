@@ -1,0 +1,66 @@
+"""Wanted state: the host can take a deploy (checked before anything changes on any host)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+from pyinfra import host
+from pyinfra.api import operation
+
+from .common import refuse
+from .facts import deploy_state
+from .layout import Deploy
+from .plan import parse_log
+
+_DOCROOT_HELP = (
+    "{root}/{name} is a real {kind}, not a link, so it can't be switched atomically. To migrate: "
+    "move it away (mv {name} {name}.before-atomic-deploy), run the deploy again right away (it "
+    "creates {name} -> current/{name}), then check the site and remove the old copy."
+)
+
+
+@operation()
+def host_ready(deploy: Deploy) -> Generator:
+    """
+    Ensure the host can take this deploy; otherwise stop it before anything changes.
+
+    + deploy: the host's Deploy settings (see layout.Deploy.from_host_data)
+
+    Refuses when the deploy root is a file or not writable, rsync is missing on the host,
+    ``current`` or the docroot link is a real directory or file, or ``releases/<sha>``
+    exists but was not made by this tool.
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.host_ready(name="host ready", deploy=deploy)
+    """
+    state = deploy_state(deploy.layout, deploy.release)
+    root = state.root
+    if state.root_state == "notdir":
+        yield from refuse(f"deploy root {root} exists but is not a directory")
+        return
+    if state.root_state in ("readonly", "unreadable"):
+        yield from refuse(f"deploy root {root} is not writable by {host.data.get('ssh_user') or 'this user'}")
+        return
+    if not state.rsync:
+        yield from refuse("rsync is not installed on the host (needed for the upload): install it, "
+                          "e.g. apt-get install rsync")
+        return
+    for which, name in (("current", "current"), ("docroot", deploy.layout.docroot)):
+        kind = getattr(state, which)
+        if kind in ("dir", "emptydir", "file", "emptyfile", "other"):
+            kind = {"emptydir": "directory", "dir": "directory", "emptyfile": "file"}.get(kind, kind)
+            yield from refuse(_DOCROOT_HELP.format(root=root, name=name, kind=kind))
+            return
+    entry = state.entries.get(deploy.release)
+    if entry and not state.complete(deploy.release):
+        ours = any(sha == deploy.release for _, event, sha in parse_log(state.log)
+                   if event == "populated")
+        if entry.kind != "dir" or not ours:
+            yield from refuse(
+                f"{root}/releases/{deploy.release} exists but was not made by atomic-deploy "
+                "(no completion marker, not in the deploy log): move it out of releases/ and "
+                "deploy again"
+            )

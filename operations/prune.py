@@ -1,0 +1,49 @@
+"""Wanted state: at most N releases are kept."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Generator
+
+from pyinfra import host, logger
+from pyinfra.api import QuoteString, StringCommand, operation
+
+from .common import append_log, chain, say
+from .facts import deploy_state
+from .layout import RELEASES_DIR, Deploy
+from .plan import log_line, plan_prune
+
+
+@operation()
+def releases_pruned(deploy: Deploy) -> Generator:
+    """
+    Ensure at most ``keep_releases`` releases are kept under ``releases/``.
+
+    + deploy: the host's Deploy settings (keep_releases, release)
+
+    Releases are ordered by the deploy log (sha names carry no order and mtimes lie). Never
+    deleted: the release ``current`` points at, the previous one (the rollback target) and
+    the one being deployed. Leftovers of interrupted runs go first. Anything in ``releases/``
+    not made by this tool is reported, never deleted.
+
+    **Example:**
+
+    .. code:: python
+
+        prune.releases_pruned(name="keep N releases", deploy=deploy)
+    """
+    state = deploy_state(deploy.layout, deploy.release)
+    plan = plan_prune(state, deploy.keep_releases, protect=(deploy.release,))
+    for name in plan.foreign:
+        host.log(f"releases/{name}: not made by atomic-deploy, left alone", log_func=logger.warning)
+    if not plan.delete:
+        return
+    reasons = plan.reasons()
+    steps = []
+    for name in plan.delete:
+        say(f"remove releases/{name} ({reasons[name]}; keep {deploy.keep_releases})")
+        path = posixpath.join(state.root, RELEASES_DIR, name)
+        steps.append(StringCommand("rm", "-rf", QuoteString(path)))
+        if not name.startswith("."):
+            steps.append(append_log(state.root, log_line("prune", name, deploy.deployed_by)))
+    yield chain(*steps)

@@ -1,0 +1,112 @@
+"""Upload the source into deploy-cache/ with the local rsync, using the host's SSH settings.
+
+pyinfra's own `files.rsync` always reports a change and passes paths unquoted through a shell;
+here the argv is built as a list (no local shell) and every value inside `-e` is quoted.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from pyinfra import logger
+from pyinfra.connectors.local import LocalConnector
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """rsync's estimate of an upload."""
+
+    files: int
+    bytes: int
+
+    def __str__(self) -> str:
+        return f"{self.files:,} files, {_size(self.bytes)} to send"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _ssh_command(data: Any) -> str:
+    """The `-e` value: ssh with the same port, key and host key policy as pyinfra uses."""
+    parts = ["ssh", "-o", "BatchMode=yes"]
+    policy = data.get("ssh_strict_host_key_checking") or "accept-new"
+    parts += ["-o", f"StrictHostKeyChecking={policy}"]
+    if data.get("ssh_known_hosts_file"):
+        parts += ["-o", f"UserKnownHostsFile={data.get('ssh_known_hosts_file')}"]
+    if data.get("ssh_config_file"):
+        parts += ["-F", str(data.get("ssh_config_file"))]
+    if data.get("ssh_port"):
+        parts += ["-p", str(int(data.get("ssh_port")))]
+    if data.get("ssh_key"):
+        parts += ["-i", str(data.get("ssh_key")), "-o", "IdentitiesOnly=yes"]
+    if data.get("ssh_user"):
+        parts += ["-l", str(data.get("ssh_user"))]
+    return shlex.join(parts)
+
+
+def rsync_argv(
+    host: Any, source: str, dest: str, exclude: tuple[str, ...], dry_run: bool = False
+) -> list[str]:
+    """argv for `rsync source/ -> host:dest/`: --delete, no .git, excluded paths removed too."""
+    argv = ["rsync", "-a", "--delete", "--delete-excluded", "--exclude=.git"]
+    argv += [f"--exclude={pattern}" for pattern in exclude]
+    if dry_run:
+        argv += ["--dry-run", "--stats"]
+    src = source.rstrip("/") + "/"
+    if isinstance(host.connector, LocalConnector):
+        return [*argv, "--", src, dest.rstrip("/") + "/"]
+    address = host.data.get("ssh_hostname") or host.name
+    if ":" in address:  # IPv6 literal
+        address = f"[{address}]"
+    # -s: the remote path goes to the remote rsync as data, not through the remote shell.
+    return [*argv, "-s", "-e", _ssh_command(host.data), "--", src, f"{address}:{dest}/"]
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - argv list, no shell
+        argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
+    )
+
+
+def estimate(host: Any, source: str, dest: str | None, exclude: tuple[str, ...]) -> Transfer | None:
+    """Files and bytes an upload would send; `dest` None = nothing there yet (send all).
+
+    Changes nothing anywhere (rsync --dry-run, or a local listing). None if rsync failed.
+    """
+    if dest is None:
+        argv = ["rsync", "-a", "--dry-run", "--stats", "--exclude=.git"]
+        argv += [f"--exclude={p}" for p in exclude]
+        # A local --dry-run into a path that does not exist creates nothing.
+        argv += ["--", source.rstrip("/") + "/", "/nonexistent/atomic-deploy-estimate/"]
+    else:
+        argv = rsync_argv(host, source, dest, exclude, dry_run=True)
+    result = _run(argv)
+    if result.returncode != 0:
+        return None
+    files = re.search(r"Number of regular files transferred: ([\d,]+)", result.stdout)
+    size = re.search(r"Total transferred file size: ([\d,]+)", result.stdout)
+    if not files or not size:
+        return None
+    return Transfer(int(files.group(1).replace(",", "")), int(size.group(1).replace(",", "")))
+
+
+def upload(state: Any, host: Any, source: str, dest: str, exclude: tuple[str, ...]) -> bool:
+    """Run the upload (pyinfra FunctionCommand callback): True on success."""
+    result = _run(rsync_argv(host, source, dest, exclude))
+    if result.returncode != 0:
+        host.log_styled(
+            f"rsync to {dest} failed (exit {result.returncode}): {result.stderr.strip()}",
+            fg="red",
+            log_func=logger.error,
+        )
+        return False
+    return True

@@ -1,0 +1,76 @@
+"""Wanted state: `current` points at the release, and the docroot link goes through it."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Generator
+
+from pyinfra.api import operation
+
+from .common import append_log, atomic_link, chain, preparing, refuse, say
+from .facts import deploy_state
+from .layout import RELEASES_DIR, Deploy
+from .plan import current_release, log_line
+
+
+@operation()
+def current_switched(deploy: Deploy) -> Generator:
+    """
+    Ensure ``current`` is a link to ``releases/<sha>``, switched by rename(2).
+
+    + deploy: the host's Deploy settings (release)
+
+    The switch is one rename of a new link over the old one: at every moment ``current``
+    points at a complete release, old or new. Refuses to point at a release that is not
+    complete. Each switch is appended to the deploy log (it orders releases for pruning and
+    names the rollback target).
+
+    **Example:**
+
+    .. code:: python
+
+        switch.current_switched(name="current -> release", deploy=deploy,
+                                _if=barrier.all_hosts_populated())
+    """
+    sha = deploy.release
+    state = deploy_state(deploy.layout, sha)
+    target = f"{RELEASES_DIR}/{sha}"
+    have = state.link_target("current")
+    if have == target:
+        return
+    # While preparing a first deploy the release is not there yet; populate comes first.
+    if not state.complete(sha) and not preparing():
+        yield from refuse(f"releases/{sha} is not complete; not switching current to it")
+        return
+    say(f"current: {have or '(none)'} -> {target}")
+    was = current_release(state) or ""
+    yield chain(
+        atomic_link(posixpath.join(state.root, "current"), target),
+        append_log(state.root, log_line("switch", sha, deploy.deployed_by, f"from {was or '-'}")),
+    )
+
+
+@operation()
+def docroot_linked(deploy: Deploy) -> Generator:
+    """
+    Ensure ``<docroot>`` (default ``htdocs``) is a link to ``current/<docroot>``.
+
+    + deploy: the host's Deploy settings (docroot)
+
+    The web server serves ``<root>/<docroot>``; through ``current`` it always shows the live
+    release. Switched by rename(2) like ``current``.
+
+    **Example:**
+
+    .. code:: python
+
+        switch.docroot_linked(name="htdocs -> current/htdocs", deploy=deploy)
+    """
+    docroot = deploy.layout.docroot
+    state = deploy_state(deploy.layout, deploy.release)
+    target = f"current/{docroot}"
+    have = state.link_target("docroot")
+    if have == target:
+        return
+    say(f"{docroot}: {have or '(none)'} -> {target}")
+    yield atomic_link(posixpath.join(state.root, docroot), target)
