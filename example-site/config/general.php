@@ -1,0 +1,2 @@
+<?php
+return ['siteName' => 'Example site deployed by atomic-deploy'];
