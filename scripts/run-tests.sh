@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command: prepare the machine, lint, then pytest (extra args go to pytest).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+bash scripts/test-env.sh
+echo "run-tests: ruff check ."
+python3 -m ruff check .
+echo "run-tests: pytest $*"
+python3 -m pytest "$@"
