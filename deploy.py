@@ -1,7 +1,7 @@
 """Deploy one release of a client's site: the wanted states, in order.
 
-    pyinfra inventories/client1.py deploy.py          # shows what would change, asks, applies
-    pyinfra inventories/client1.py deploy.py --dry    # only shows
+pyinfra inventories/client1.py deploy.py          # shows what would change, asks, applies
+pyinfra inventories/client1.py deploy.py --dry    # only shows
 """
 
 from pyinfra import host, state
@@ -23,5 +23,7 @@ switch.current_switched(
     deploy=deploy,
     _if=barrier.all_hosts_populated(state),  # all hosts populated, or none switches
 )
-switch.docroot_linked(name=f"{deploy.layout.docroot} -> current/{deploy.layout.docroot}", deploy=deploy)
+switch.docroot_linked(
+    name=f"{deploy.layout.docroot} -> current/{deploy.layout.docroot}", deploy=deploy
+)
 prune.releases_pruned(name=f"at most {deploy.keep_releases} releases kept", deploy=deploy)

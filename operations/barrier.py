@@ -26,9 +26,7 @@ def all_hosts_populated(state: State) -> Callable[[], bool]:
     def check() -> bool:
         targeted = [h.name for h in state.inventory if state.is_host_in_limit(h)]
         return all(
-            name in _POPULATED
-            and _POPULATED[name].is_complete()
-            and _POPULATED[name].did_succeed()
+            name in _POPULATED and _POPULATED[name].is_complete() and _POPULATED[name].did_succeed()
             for name in targeted
         )
 

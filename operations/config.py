@@ -75,8 +75,8 @@ def _describe(error: jsonschema.ValidationError, defs: dict[str, Any]) -> str:
         extra = [k for k in error.instance if k not in allowed]
         parts = []
         for key in extra:
-            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            close = difflib.get_close_matches(str(key), allowed, n=2, cutoff=0.6)
+            hint = " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)" if close else ""
             parts.append(f"unknown key '{key}'{hint}")
         return f"{where}: {'; '.join(parts)}; allowed keys: {', '.join(allowed)}"
     if error.validator == "pattern":
@@ -130,7 +130,9 @@ def _semantic_errors(doc: dict[str, Any]) -> list[str]:
     for i, (key, path) in enumerate(shared):
         idx = doc[key].index(path)
         if path == docroot:
-            errors.append(f"{key}[{idx}]: '{path}' is the docroot; the served folder can't be shared")
+            errors.append(
+                f"{key}[{idx}]: '{path}' is the docroot; the served folder can't be shared"
+            )
         for other_key, other in shared[:i] + shared[i + 1 :]:
             if path == other:
                 errors.append(f"{key}[{idx}]: '{path}' is also listed in {other_key}")
@@ -246,11 +248,20 @@ def inventory_hosts(
     `root` overrides every host's deploy root (the local demo deploys into the repo).
     """
     yml = Path(inventory_file).with_suffix(".yml")
+    try:
+        return _inventory_hosts(yml, root, sys.argv if argv is None else argv)
+    except (ConfigError, ReleaseError) as e:
+        # Stop here, before pyinfra connects to anything, with only our message.
+        print(f"atomic-deploy: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _inventory_hosts(yml: Path, root: str | Path | None, argv: list[str]) -> list:
     client = load_client(yml)
     if root is not None:
         for host in client.hosts:
             host["root"] = str(root)
-    cli = cli_data(sys.argv if argv is None else argv)
+    cli = cli_data(argv)
     allow_dirty = client.allow_dirty
     if "allow_dirty" in cli:
         value = _cli_value(cli["allow_dirty"])
@@ -263,3 +274,43 @@ def inventory_hosts(
     except ReleaseError as e:
         raise ReleaseError(f"{yml}: {e}") from None
     return [(h["name"], host_data(client, h, release)) for h in client.hosts]
+
+
+def reference_table() -> str:
+    """The README's configuration table, generated from the schema (one row per key)."""
+    schema = _schema()
+    defs = schema["$defs"]
+
+    def resolve(spec: dict[str, Any]) -> dict[str, Any]:
+        ref = spec.get("$ref", "")
+        return {**defs[ref.rsplit("/", 1)[-1]], **spec} if ref.startswith("#/$defs/") else spec
+
+    def kind(spec: dict[str, Any]) -> str:
+        spec = resolve(spec)
+        if spec.get("type") == "array":
+            return f"list of {kind(spec['items'])}"
+        return spec.get(
+            "type", "string" if "enum" not in spec else "one of " + ", ".join(spec["enum"])
+        )
+
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, raw in schema["properties"].items():
+        spec = resolve(raw)
+        if key in schema.get("required", []):
+            default = "(required)"
+        elif "default" in spec:
+            value = spec["default"]
+            default = f"`{value if isinstance(value, str) else json.dumps(value)}`"
+        elif key == "root":
+            default = "the SSH user's home"
+        else:
+            default = ""
+        meaning = spec.get("description", "")
+        if key in ("ssh", "hosts"):
+            obj = resolve(spec.get("items", spec))
+            keys = ", ".join(f"`{k}`" for k in obj["properties"])
+            meaning = (meaning + " " if meaning else "SSH settings for every host: ") + (
+                f"Each: {keys}." if key == "hosts" else f"{keys}."
+            )
+        rows.append(f"| `{key}` | {kind(raw)} | {default} | {meaning} |")
+    return "\n".join(rows)

@@ -1,11 +1,11 @@
 """Names and paths of the layout under a deploy root, and the host data that describes it.
 
-    <root>/deploy-cache/              rsync target: the upload lands here first
-    <root>/releases/<sha>/            one complete copy per release
-    <root>/shared/<path>              survives releases, linked into each release
-    <root>/current -> releases/<sha>  switched by rename(2)
-    <root>/<docroot> -> current/<docroot>
-    <root>/.atomic-deploy/log         append-only deploy log (orders releases)
+<root>/deploy-cache/              rsync target: the upload lands here first
+<root>/releases/<sha>/            one complete copy per release
+<root>/shared/<path>              survives releases, linked into each release
+<root>/current -> releases/<sha>  switched by rename(2)
+<root>/<docroot> -> current/<docroot>
+<root>/.atomic-deploy/log         append-only deploy log (orders releases)
 """
 
 from __future__ import annotations

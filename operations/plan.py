@@ -43,7 +43,9 @@ def current_release(state: DeployState) -> str | None:
         return None
     name = target.rstrip("/").removeprefix("./")
     prefix = f"{RELEASES_DIR}/"
-    return name[len(prefix) :] if name.startswith(prefix) and "/" not in name[len(prefix) :] else None
+    return (
+        name[len(prefix) :] if name.startswith(prefix) and "/" not in name[len(prefix) :] else None
+    )
 
 
 def previous_release(state: DeployState) -> str | None:
@@ -78,8 +80,10 @@ class PrunePlan:
     foreign: list[str] = field(default_factory=list)  # not made by this tool: reported only
 
     def reasons(self) -> dict[str, str]:
-        return {name: ("leftover of an interrupted run" if name.startswith(".") else "old")
-                for name in self.delete}
+        return {
+            name: ("leftover of an interrupted run" if name.startswith(".") else "old")
+            for name in self.delete
+        }
 
 
 def plan_prune(state: DeployState, keep: int, protect: tuple[str, ...] = ()) -> PrunePlan:

@@ -42,22 +42,29 @@ def host_ready(deploy: Deploy) -> Generator:
         yield from refuse(f"deploy root {root} exists but is not a directory")
         return
     if state.root_state in ("readonly", "unreadable"):
-        yield from refuse(f"deploy root {root} is not writable by {host.data.get('ssh_user') or 'this user'}")
+        yield from refuse(
+            f"deploy root {root} is not writable by {host.data.get('ssh_user') or 'this user'}"
+        )
         return
     if not state.rsync:
-        yield from refuse("rsync is not installed on the host (needed for the upload): install it, "
-                          "e.g. apt-get install rsync")
+        yield from refuse(
+            "rsync is not installed on the host (needed for the upload): install it, "
+            "e.g. apt-get install rsync"
+        )
         return
     for which, name in (("current", "current"), ("docroot", deploy.layout.docroot)):
         kind = getattr(state, which)
         if kind in ("dir", "emptydir", "file", "emptyfile", "other"):
-            kind = {"emptydir": "directory", "dir": "directory", "emptyfile": "file"}.get(kind, kind)
+            kind = {"emptydir": "directory", "dir": "directory", "emptyfile": "file"}.get(
+                kind, kind
+            )
             yield from refuse(_DOCROOT_HELP.format(root=root, name=name, kind=kind))
             return
     entry = state.entries.get(deploy.release)
     if entry and not state.complete(deploy.release):
-        ours = any(sha == deploy.release for _, event, sha in parse_log(state.log)
-                   if event == "populated")
+        ours = any(
+            sha == deploy.release for _, event, sha in parse_log(state.log) if event == "populated"
+        )
         if entry.kind != "dir" or not ours:
             yield from refuse(
                 f"{root}/releases/{deploy.release} exists but was not made by atomic-deploy "

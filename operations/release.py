@@ -55,8 +55,13 @@ def release_populated(deploy: Deploy) -> Generator:
     steps = [
         StringCommand("rm", "-rf", tmp),
         StringCommand("cp", "-a", QuoteString(posixpath.join(root, CACHE_DIR)), tmp),
-        StringCommand("printf", "'%s\\n'", QuoteString(sha), ">", QuoteString(
-            posixpath.join(releases, TMP_PREFIX + sha, MARKER))),
+        StringCommand(
+            "printf",
+            "'%s\\n'",
+            QuoteString(sha),
+            ">",
+            QuoteString(posixpath.join(releases, TMP_PREFIX + sha, MARKER)),
+        ),
     ]
     if sha in state.entries:  # incomplete copy made by this tool (host_ready checked)
         aside = QuoteString(posixpath.join(releases, f"{ASIDE_PREFIX}{sha}-"))

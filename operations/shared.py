@@ -33,8 +33,15 @@ def _q(*parts: str) -> QuoteString:
     return QuoteString(posixpath.join(*parts))
 
 
-def _plan_path(state: DeployState, deploy: Deploy, index: int, kind: str, path: str,
-               in_release: str, live: bool) -> tuple[list[StringCommand], str | None]:
+def _plan_path(
+    state: DeployState,
+    deploy: Deploy,
+    index: int,
+    kind: str,
+    path: str,
+    in_release: str,
+    live: bool,
+) -> tuple[list[StringCommand], str | None]:
     """Commands that make releases/<sha>/<path> the link, and what to tell the user.
 
     Returns ([], None) when nothing is to do; raises ValueError with a reason to refuse.
@@ -60,14 +67,16 @@ def _plan_path(state: DeployState, deploy: Deploy, index: int, kind: str, path: 
             words.append(f"seed shared/{path} from the release")
             if kind == "d":
                 steps.append(StringCommand("mkdir", "-p", _q(shared)))
-                steps.append(StringCommand("cp", "-a", _q(link, "."), _q(shared) ))
+                steps.append(StringCommand("cp", "-a", _q(link, "."), _q(shared)))
             else:
                 steps.append(StringCommand("mkdir", "-p", _q(posixpath.dirname(shared))))
                 steps.append(StringCommand("cp", "-p", _q(link), _q(shared)))
             steps.append(StringCommand("rm", "-rf", _q(link)))
         elif in_release == want and live:
             # Someone wrote into the live release: keep it, dated, beside shared/.
-            aside = posixpath.join(root, PRESERVED_DIR, f"{time.strftime('%Y%m%dT%H%M%S')}-{sha}", path)
+            aside = posixpath.join(
+                root, PRESERVED_DIR, f"{time.strftime('%Y%m%dT%H%M%S')}-{sha}", path
+            )
             words.append(f"move {path} of the live release to {posixpath.relpath(aside, root)}")
             steps.append(StringCommand("mkdir", "-p", _q(posixpath.dirname(aside))))
             steps.append(StringCommand("mv", "-T", _q(link), _q(aside)))

@@ -44,5 +44,8 @@ def tree_present(deploy: Deploy) -> Generator:
     paths = [QuoteString(posixpath.join(root, d)) for d in missing] or [QuoteString(root)]
     command = [StringCommand("mkdir", "-p", *paths)]
     if META_DIR in missing:
-        command += ["&&", StringCommand("chmod", "700", QuoteString(posixpath.join(root, META_DIR)))]
+        command += [
+            "&&",
+            StringCommand("chmod", "700", QuoteString(posixpath.join(root, META_DIR))),
+        ]
     yield StringCommand(*command)
