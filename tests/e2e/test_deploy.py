@@ -1,0 +1,269 @@
+"""The reconcile core end to end: the real pyinfra CLI over three real sshd's on 127.0.0.1.
+
+Each test gets its own deploy roots and site repo; the sshd's are shared by the session.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers import (
+    DEPLOY_USER,
+    SiteRepo,
+    SshHost,
+    as_deploy,
+    host_entry,
+    run_pyinfra,
+    run_pyinfra_json,
+    tree_snapshot,
+    write_client,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Client:
+    """A client with one deploy root per host, its inventory and its site repo."""
+
+    inventory: Path
+    roots: dict[str, Path]
+    site: SiteRepo
+
+    def deploy(self, *args: str, check: bool = True):
+        return run_pyinfra(self.inventory, "-y", *args, check=check)
+
+    def deploy_json(self, *args: str, check: bool = True) -> dict:
+        return run_pyinfra_json(self.inventory, "-y", *args, check=check)[1]
+
+    def live(self, name: str) -> str:
+        return os.readlink(self.roots[name] / "current")
+
+
+@pytest.fixture
+def client(ssh_hosts: list[SshHost], deploy_root, site_repo: SiteRepo, tmp_path: Path):
+    def make(n_hosts: int = 3, **options) -> Client:
+        roots = {h.name: deploy_root(h.name) for h in ssh_hosts[:n_hosts]}
+        hosts = [host_entry(h, roots[h.name]) for h in ssh_hosts[:n_hosts]]
+        inventory = write_client(
+            tmp_path / "inv", source=site_repo.path, hosts=hosts, ssh=ssh_hosts[0], **options
+        )
+        return Client(inventory, roots, site_repo)
+
+    return make
+
+
+def _changed(results: dict) -> dict[str, list[str]]:
+    """Operation name -> hosts where it changed something, from `-y --json` results."""
+    return {op["name"]: op["success"] for op in results["results"]["operations"] if op["success"]}
+
+
+def _release_text(root: Path) -> str:
+    return (root / "htdocs" / "../VERSION").resolve().read_text()
+
+
+def test_first_deploy_builds_the_layout_on_every_host(client):
+    c = client()
+    sha = c.site.sha_short()
+    c.deploy()
+    for name, root in c.roots.items():
+        assert os.readlink(root / "current") == f"releases/{sha}", name
+        assert os.readlink(root / "htdocs") == "current/htdocs"
+        release = root / "releases" / sha
+        assert (release / ".atomic-deploy-release").read_text().strip() == sha
+        assert (root / "htdocs" / "index.php").is_file()  # served through both links
+        assert not (release / ".git").exists()
+        for shared in ("cache", "content", "storage"):
+            assert os.readlink(release / shared) == f"../../shared/{shared}"
+            assert (root / "shared" / shared).is_dir()
+        # the release's own content seeded the empty shared/content on the first deploy
+        assert (root / "shared" / "content" / "seed.txt").is_file()
+        assert (root / "deploy-cache" / "htdocs" / "index.php").is_file()
+        assert root.stat().st_uid == (root / "releases").stat().st_uid != 0  # made as deploy
+        log = (root / ".atomic-deploy" / "log").read_text()
+        assert f"\tpopulated\t{sha}\t" in log and f"\tswitch\t{sha}\t" in log
+
+
+def test_rerun_of_the_same_release_changes_nothing(client):
+    c = client()
+    c.deploy()
+    before = {n: tree_snapshot(r) for n, r in c.roots.items()}
+    results = c.deploy_json()
+    assert _changed(results) == {}
+    assert results["results"]["totals"]["success"] == 0
+    assert {n: tree_snapshot(r) for n, r in c.roots.items()} == before
+
+
+def test_redeploy_of_a_new_sha_switches_and_keeps_the_old_release(client):
+    c = client()
+    old = c.site.sha_short()
+    c.deploy()
+    new = c.site.commit({"VERSION": "2\n"})[:12]
+    results = c.deploy_json()
+    assert set(_changed(results)) == {
+        f"release {new} populated",
+        "shared dirs and files linked",
+        f"current -> releases/{new}",
+    }
+    for root in c.roots.values():
+        assert os.readlink(root / "current") == f"releases/{new}"
+        assert _release_text(root) == "2\n"
+        assert (root / "releases" / old / ".atomic-deploy-release").is_file()
+
+
+def test_dry_run_changes_nothing_and_names_each_pending_change(client):
+    c = client()
+    old = c.site.sha_short()
+    c.deploy()
+    new = c.site.commit({"VERSION": "2\n", "htdocs/new.php": "<?php echo 'new';\n"})[:12]
+    before = {n: tree_snapshot(r) for n, r in c.roots.items()}
+    proc = run_pyinfra(c.inventory, "--dry", check=True)
+    assert {n: tree_snapshot(r) for n, r in c.roots.items()} == before
+    for name in c.roots:
+        assert f"[{name}] releases/{new}: create (" in proc.stderr
+        assert f"[{name}] current: releases/{old} -> releases/{new}" in proc.stderr
+    # the estimate is a real delta: two changed files, not the whole site
+    assert "releases/" + new + ": create (2 files" in proc.stderr
+
+
+def test_dry_run_of_a_first_deploy_changes_nothing(client):
+    c = client(n_hosts=1)
+    proc = run_pyinfra(c.inventory, "--dry", check=True)
+    root = c.roots["web1"]
+    assert not root.exists()
+    assert "[web1] create deploy root" in proc.stderr
+    assert "[web1] current: (none) -> releases/" in proc.stderr
+
+
+def test_keep_releases_prunes_the_oldest_but_never_current_or_previous(client):
+    c = client(n_hosts=1, keep_releases=2)
+    shas = [c.site.sha_short()]
+    c.deploy()
+    for i in range(2, 6):
+        shas.append(c.site.commit({"VERSION": f"{i}\n"})[:12])
+        c.deploy()
+    root = c.roots["web1"]
+    releases = sorted(p.name for p in (root / "releases").iterdir())
+    assert releases == sorted(shas[-2:])  # live + previous
+    assert c.live("web1") == f"releases/{shas[-1]}"
+    assert f"\tprune\t{shas[0]}\t" in (root / ".atomic-deploy/log").read_text()
+
+
+def test_prune_keeps_the_previous_release_after_going_back(client):
+    """Going back to an old sha makes the release it replaced the rollback target."""
+    c = client(n_hosts=1, keep_releases=2)
+    first = c.site.head()
+    c.deploy()
+    second = c.site.commit({"VERSION": "2\n"})
+    c.deploy()
+    c.site.git("checkout", "-q", first)
+    c.deploy()
+    root = c.roots["web1"]
+    assert c.live("web1") == f"releases/{first[:12]}"
+    assert sorted(p.name for p in (root / "releases").iterdir()) == sorted(
+        [first[:12], second[:12]]
+    )
+
+
+def test_foreign_directories_in_releases_are_reported_never_deleted(client):
+    c = client(n_hosts=1, keep_releases=1)
+    c.deploy()
+    root = c.roots["web1"]
+    as_deploy(f"mkdir {root}/releases/my-backup && echo keep > {root}/releases/my-backup/f")
+    c.site.commit({"VERSION": "2\n"})
+    proc = c.deploy()
+    assert (root / "releases" / "my-backup" / "f").read_text() == "keep\n"
+    assert "releases/my-backup: not made by atomic-deploy, left alone" in proc.stderr
+
+
+def test_shared_content_survives_ten_deploys(client):
+    c = client(n_hosts=1, keep_releases=3)
+    c.deploy()
+    root = c.roots["web1"]
+    as_deploy(f"echo upload > {root}/current/content/upload.jpg")
+    as_deploy(f"echo cache > {root}/current/storage/runtime.log")
+    for i in range(10):
+        c.site.commit({"VERSION": f"v{i}\n", "content/seed.txt": f"new seed {i}\n"})
+        c.deploy()
+    assert (root / "current" / "content" / "upload.jpg").read_text() == "upload\n"
+    assert (root / "shared" / "storage" / "runtime.log").read_text() == "cache\n"
+    # content already in shared/ is never overwritten by what a release ships
+    assert (root / "shared" / "content" / "seed.txt").read_text().startswith("seed content")
+    assert _release_text(root) == "v9\n"
+
+
+def test_a_failed_populate_on_one_host_leaves_every_host_on_the_old_release(client):
+    c = client()
+    old = c.site.sha_short()
+    c.deploy()
+    new = c.site.commit({"VERSION": "2\n"})[:12]
+    # web2's upload target becomes unwritable for the deploy user: its rsync fails.
+    broken = c.roots["web2"] / "deploy-cache"
+    os.chown(broken, 0, 0)
+    broken.chmod(0o755)
+    proc = c.deploy(check=False)
+    assert proc.returncode != 0
+    assert "[web2]" in proc.stderr and "rsync" in proc.stderr
+    for root in c.roots.values():
+        assert os.readlink(root / "current") == f"releases/{old}"
+    # a rerun after fixing the host converges
+    os.chown(broken, *_deploy_ids())
+    c.deploy()
+    assert {c.live(n) for n in c.roots} == {f"releases/{new}"}
+
+
+def _deploy_ids() -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(DEPLOY_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def test_an_invalid_config_fails_before_any_connection(client, ssh_hosts):
+    c = client(keep_relases=3)
+    before = [h.connections() for h in ssh_hosts]
+    proc = run_pyinfra(c.inventory, "-y")
+    assert proc.returncode == 2
+    assert f"{c.inventory.with_suffix('.yml')}" in proc.stderr
+    assert "unknown key 'keep_relases' (did you mean 'keep_releases'?)" in proc.stderr
+    assert [h.connections() for h in ssh_hosts] == before
+    assert not any(r.exists() for r in c.roots.values())
+
+
+def test_a_float_release_on_the_command_line_is_explained_before_connecting(client, ssh_hosts):
+    c = client(n_hosts=1)
+    before = ssh_hosts[0].connections()
+    proc = run_pyinfra(c.inventory, "-y", "--data", "release=1234e56")
+    assert proc.returncode == 2
+    assert "arrived as float" in proc.stderr and "--data 'release=" in proc.stderr
+    assert ssh_hosts[0].connections() == before
+
+
+def test_a_real_current_directory_is_refused_with_migration_help(client):
+    c = client(n_hosts=1)
+    root = c.roots["web1"]
+    as_deploy(f"mkdir -p {root}/current && echo old site > {root}/current/index.html")
+    before = tree_snapshot(root)
+    proc = run_pyinfra(c.inventory, "-y")
+    assert proc.returncode != 0
+    assert "current is a real directory" in proc.stderr and "To migrate" in proc.stderr
+    assert tree_snapshot(root) == before
+
+
+def test_root_defaults_to_the_ssh_users_home(ssh_hosts, site_repo, tmp_path):
+    home = Path(os.path.expanduser(f"~{DEPLOY_USER}"))
+    marker = "atomic-deploy-home-test"
+    entry = host_entry(ssh_hosts[0], "/unused")
+    del entry["root"]
+    inventory = write_client(
+        tmp_path, source=site_repo.path, hosts=[entry], ssh=ssh_hosts[0], shared_dirs=[marker]
+    )
+    try:
+        run_pyinfra(inventory, "-y", check=True)
+        assert os.readlink(home / "current") == f"releases/{site_repo.sha_short()}"
+        assert (home / "shared" / marker).is_dir()
+    finally:
+        as_deploy(f"cd {home} && rm -rf current htdocs releases shared deploy-cache .atomic-deploy")
