@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 
 from pyinfra import host, logger
-from pyinfra.api import OperationError, QuoteString, StringCommand
+from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 from pyinfra.api.state import StateStage
 
+from .facts import forget, mark_quiet
 from .layout import LOG_FILE
+
+
+def wanted_state(func: Callable[..., Generator]) -> Callable:
+    """`@operation()` that also keeps the host's cached DeployState honest.
+
+    When the operation yields a command the host is about to change, so the cache is dropped;
+    when it yields nothing, following operations may reuse what it read.
+    """
+
+    @functools.wraps(func)
+    def tracked(*args, **kwargs) -> Generator:
+        changed = False
+        for command in func(*args, **kwargs):
+            if not changed and not preparing():
+                forget(host.name)
+            changed = True
+            yield command
+        if not changed and host.current_op_hash:
+            mark_quiet(host.name, host.current_op_hash)
+
+    return operation()(tracked)
 
 
 def preparing() -> bool:

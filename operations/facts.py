@@ -1,8 +1,9 @@
-"""What a deploy root looks like on a host, gathered in one round trip.
+"""What a deploy root looks like on a host, gathered in one round trip and reused.
 
-Every operation decides from the live state of the host, read just before it runs (pyinfra does
-not cache facts). Reading it all with one small shell script keeps that to one remote command
-per operation instead of one per path.
+Every operation decides from the state of the host (pyinfra does not cache facts). Reading it
+all with one small shell script makes that one remote command instead of one per path, and
+the result is reused by the following operations until one of them changes something on
+that host (see `deploy_state`): a converged host costs one read per run phase.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pyinfra import host
-from pyinfra.api import FactBase, QuoteString, StringCommand
+from pyinfra.api import FactBase, QuoteString, State, StringCommand
+from pyinfra.api.state import BaseStateCallback
 
 from .layout import MARKER, META_DIR, Layout
 
@@ -160,9 +162,54 @@ def parse_deploy_tree(lines: list[str]) -> DeployState:
     return state
 
 
+# host name -> (what was read, DeployState). Imported modules are shared by all hosts.
+_CACHE: dict[str, tuple[tuple, DeployState]] = {}
+# (host name, op hash) of operations that finished without changing anything.
+_QUIET: set[tuple[str, str]] = set()
+
+
+class _ForgetAfterChanges(BaseStateCallback):
+    """Drop a host's cached state once an operation may have changed it.
+
+    Operations declared with `common.wanted_state` say when they changed nothing; any other
+    operation (pyinfra's own, a hook) is assumed to have changed something.
+    """
+
+    @staticmethod
+    def operation_host_success(state: State, host, op_hash, retry_attempt=0):
+        if (host.name, op_hash) not in _QUIET:
+            forget(host.name)
+        _QUIET.discard((host.name, op_hash))
+
+    @staticmethod
+    def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
+        forget(host.name)
+
+
+def forget(host_name: str) -> None:
+    """The next `deploy_state` on this host reads the host again."""
+    _CACHE.pop(host_name, None)
+
+
+def mark_quiet(host_name: str, op_hash: str) -> None:
+    """Operation `op_hash` changed nothing on this host: its cached state stays valid."""
+    _QUIET.add((host_name, op_hash))
+
+
 def deploy_state(layout: Layout, sha: str) -> DeployState:
-    """Read the current host's deploy root (one remote command)."""
-    return host.get_fact(
+    """The current host's deploy root: read once (one remote command), then reused.
+
+    Reused within one run phase (pyinfra prepares, then executes) until an operation changes
+    something on the host. Callers must not modify the returned object.
+    """
+    state = host.state
+    if not any(isinstance(h, _ForgetAfterChanges) for h in state.callback_handlers):
+        state.add_callback_handler(_ForgetAfterChanges())
+    key = (id(state), state.current_stage, layout, sha)
+    cached = _CACHE.get(host.name)
+    if cached and cached[0] == key:
+        return cached[1]
+    value = host.get_fact(
         DeployTree,
         root=layout.root,
         sha=sha,
@@ -172,3 +219,5 @@ def deploy_state(layout: Layout, sha: str) -> DeployState:
         meta=META_DIR,
         marker=MARKER,
     )
+    _CACHE[host.name] = (key, value)
+    return value

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Generator
 
 from pyinfra import host
-from pyinfra.api import operation
 
-from .common import refuse
+from .common import refuse, wanted_state
 from .facts import deploy_state
 from .layout import Deploy
 from .plan import parse_log
@@ -19,7 +18,7 @@ _DOCROOT_HELP = (
 )
 
 
-@operation()
+@wanted_state
 def host_ready(deploy: Deploy) -> Generator:
     """
     Ensure the host can take this deploy; otherwise stop it before anything changes.

@@ -6,15 +6,15 @@ import posixpath
 from collections.abc import Generator
 
 from pyinfra import host, logger
-from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.api import QuoteString, StringCommand
 
-from .common import append_log, chain, say
+from .common import append_log, chain, say, wanted_state
 from .facts import deploy_state
 from .layout import RELEASES_DIR, Deploy
 from .plan import log_line, plan_prune
 
 
-@operation()
+@wanted_state
 def releases_pruned(deploy: Deploy) -> Generator:
     """
     Ensure at most ``keep_releases`` releases are kept under ``releases/``.

@@ -6,16 +6,16 @@ import posixpath
 from collections.abc import Generator
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 
 from . import rsync
-from .common import append_log, chain, preparing, say
+from .common import append_log, chain, preparing, say, wanted_state
 from .facts import deploy_state
 from .layout import ASIDE_PREFIX, CACHE_DIR, MARKER, RELEASES_DIR, TMP_PREFIX, Deploy
 from .plan import log_line
 
 
-@operation()
+@wanted_state
 def release_populated(deploy: Deploy) -> Generator:
     """
     Ensure ``releases/<sha>`` is a complete copy of the source.

@@ -7,9 +7,9 @@ import posixpath
 import time
 from collections.abc import Generator
 
-from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.api import QuoteString, StringCommand
 
-from .common import atomic_link, chain, refuse, say
+from .common import atomic_link, chain, refuse, say, wanted_state
 from .facts import DeployState, deploy_state
 from .layout import RELEASES_DIR, SHARED_DIR, Deploy, shared_link_target
 from .plan import current_release
@@ -96,7 +96,7 @@ def _plan_path(
     return steps, "; ".join(words) or None
 
 
-@operation()
+@wanted_state
 def shared_linked(deploy: Deploy) -> Generator:
     """
     Ensure each shared dir and file of ``releases/<sha>`` is a relative link to ``shared/``.

@@ -5,15 +5,13 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Generator
 
-from pyinfra.api import operation
-
-from .common import append_log, atomic_link, chain, preparing, refuse, say
+from .common import append_log, atomic_link, chain, preparing, refuse, say, wanted_state
 from .facts import deploy_state
 from .layout import RELEASES_DIR, Deploy
 from .plan import current_release, log_line
 
 
-@operation()
+@wanted_state
 def current_switched(deploy: Deploy) -> Generator:
     """
     Ensure ``current`` is a link to ``releases/<sha>``, switched by rename(2).
@@ -50,7 +48,7 @@ def current_switched(deploy: Deploy) -> Generator:
     )
 
 
-@operation()
+@wanted_state
 def docroot_linked(deploy: Deploy) -> Generator:
     """
     Ensure ``<docroot>`` (default ``htdocs``) is a link to ``current/<docroot>``.

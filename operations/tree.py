@@ -5,14 +5,14 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Generator
 
-from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.api import QuoteString, StringCommand
 
-from .common import say
+from .common import say, wanted_state
 from .facts import deploy_state
 from .layout import CACHE_DIR, META_DIR, RELEASES_DIR, SHARED_DIR, Deploy
 
 
-@operation()
+@wanted_state
 def tree_present(deploy: Deploy) -> Generator:
     """
     Ensure ``deploy-cache/``, ``releases/``, ``shared/<each shared dir>`` and the tool's own

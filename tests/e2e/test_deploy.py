@@ -267,3 +267,15 @@ def test_root_defaults_to_the_ssh_users_home(ssh_hosts, site_repo, tmp_path):
         assert (home / "shared" / marker).is_dir()
     finally:
         as_deploy(f"cd {home} && rm -rf current htdocs releases shared deploy-cache .atomic-deploy")
+
+
+def test_a_converged_host_costs_one_remote_command_per_phase(client, ssh_hosts):
+    """The whole deploy root is read once and reused until something changes."""
+    c = client()
+    c.deploy()
+    before = [h.sessions() for h in ssh_hosts]
+    c.deploy()
+    assert [h.sessions() - b for h, b in zip(ssh_hosts, before, strict=True)] == [1, 1, 1]
+    before = [h.sessions() for h in ssh_hosts]
+    run_pyinfra(c.inventory, "--dry", check=True)
+    assert [h.sessions() - b for h, b in zip(ssh_hosts, before, strict=True)] == [1, 1, 1]
