@@ -14,11 +14,13 @@ from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, State, StringCommand
 from pyinfra.api.state import BaseStateCallback
 
-from .layout import MARKER, META_DIR, Layout
+from .layout import MANIFEST, MARKER, META_DIR, Layout
+from .manifest import listing_command
 
 # Runs under `sh -c` on the host. Inputs arrive as shell variables set (quoted) before it:
-# r (root, empty = $HOME), sha, docroot, and the shared paths as "$@" ("d:path" / "f:path").
-# Paths are reported by their index in "$@", so odd characters in them can't confuse parsing.
+# r (root, empty = $HOME), sha, docroot, meta, marker, manifest, a `listing` function
+# (manifest.py), and the shared paths as "$@" ("d:path" / "f:path"). Shared paths are
+# reported by their index in "$@", so odd characters in them can't confuse parsing.
 _SCRIPT = r"""
 [ -n "$r" ] || r=$HOME
 printf 'root %s\n' "$r"
@@ -41,6 +43,11 @@ for d in deploy-cache releases shared "$meta"; do
 done
 printf 'top current %s\n' "$(kind current)"
 printf 'top docroot %s\n' "$(kind "$docroot")"
+for t in .*.atomic-deploy-tmp; do [ -L "$t" ] && printf 'tmplink %s\n' "$t"; done
+if [ -d "$meta/lock" ]; then
+  echo 'lockdir yes'
+  [ -f "$meta/lock/owner" ] && head -c 2000 "$meta/lock/owner" | sed 's/^/lock /'
+fi
 nl=$(printf '\nx'); nl=${nl%x}
 for e in releases/* releases/.[!.]*; do
   [ -e "$e" ] || [ -L "$e" ] || continue
@@ -48,15 +55,36 @@ for e in releases/* releases/.[!.]*; do
   case $n in *"$nl"*) n=$(printf '%s' "$n" | tr '\n' '?');; esac
   if [ -L "$e" ]; then t=link; elif [ -d "$e" ]; then t=dir; else t=other; fi
   m=-
-  if [ "$t" = dir ] && [ -f "$e/$marker" ]; then m=$(head -c 64 "$e/$marker" | tr -dc 0-9a-f); fi
+  if [ "$t" = dir ] && [ -f "$e/$marker" ]; then m=$(head -n 1 "$e/$marker" | tr -dc 0-9a-f); fi
   printf 'entry %s %s %s\n' "$t" "${m:--}" "$n"
 done
+rel="releases/$sha"
+if [ -d "$rel" ] && [ ! -L "$rel" ] && [ -f "$rel/$marker" ]; then
+  if [ ! -f "$rel/$manifest" ]; then echo 'manifest missing'
+  elif (cd "$rel" && listing) | cmp -s - "$rel/$manifest"; then echo 'manifest ok'
+  else
+    echo 'manifest changed'
+    (cd "$rel" && listing) | diff "$rel/$manifest" - | grep '^[<>]' | head -n 50 | sed 's/^/diff /'
+  fi
+fi
 i=0
 for p in "$@"; do
   path=${p#?:}
   printf 'shared %s %s\n' "$i" "$(kind "shared/$path")"
-  [ -d "releases/$sha" ] && [ ! -L "releases/$sha" ] && \
-    printf 'rel %s %s\n' "$i" "$(kind "releases/$sha/$path")"
+  [ -d "shared/$path" ] && printf 'sharedmeta %s %s\n' "$i" "$(stat -c '%a %G' "shared/$path")"
+  if [ -d "$rel" ] && [ ! -L "$rel" ]; then
+    k=$(kind "$rel/$path")
+    printf 'rel %s %s\n' "$i" "$k"
+    # Would moving the release's content into shared/ overwrite anything there?
+    case $k in
+      dir) (cd "$rel/$path" && find . ! -type d -exec sh -c \
+             'for f; do [ -e "$0/$f" ] || [ -L "$0/$f" ] && exit 1; done; exit 0' \
+             "$r/shared/$path" {} +) && m=yes || m=no
+           printf 'relmerge %s %s\n' "$i" "$m";;
+      file) case $(kind "shared/$path") in missing|emptyfile) m=yes;; *) m=no;; esac
+           printf 'relmerge %s %s\n' "$i" "$m";;
+    esac
+  fi
   i=$((i + 1))
 done
 [ -f "$meta/log" ] && tail -n 1000 "$meta/log" | sed 's/^/log /'
@@ -86,6 +114,12 @@ class DeployState:
     entries: dict[str, Entry] = field(default_factory=dict)
     shared: list[str] = field(default_factory=list)  # kind of shared/<path>, by index
     in_release: list[str] = field(default_factory=list)  # kind of releases/<sha>/<path>
+    mergeable: dict[int, bool] = field(default_factory=dict)  # release content -> shared/ ok
+    shared_meta: dict[int, tuple[str, str]] = field(default_factory=dict)  # (mode, group)
+    manifest: str | None = None  # releases/<sha>: "ok", "changed", "missing" (None: no release)
+    differences: list[str] = field(default_factory=list)  # diff lines, manifest vs. now
+    temp_links: list[str] = field(default_factory=list)  # leftover .<name>.atomic-deploy-tmp
+    lock: dict[str, str] | None = None  # owner of .atomic-deploy/lock, if it exists
     log: list[str] = field(default_factory=list)
 
     def link_target(self, which: str) -> str | None:
@@ -106,11 +140,15 @@ class DeployState:
         entry = self.entries.get(sha)
         return bool(entry and entry.kind == "dir" and entry.marker == sha)
 
+    def intact(self, sha: str) -> bool:
+        """releases/<sha> (the release the state was read for) is complete and unedited."""
+        return self.complete(sha) and self.manifest == "ok"
+
 
 class DeployTree(FactBase):
     """The state of a deploy root: layout dirs, links, releases, shared paths, deploy log."""
 
-    def command(self, root, sha, docroot, shared_dirs, shared_files, meta, marker):
+    def command(self, root, sha, docroot, shared_dirs, shared_files, meta, marker, manifest):
         assigns = [
             StringCommand(name + "=", QuoteString(value), ";", _separator="")
             for name, value in (
@@ -119,11 +157,15 @@ class DeployTree(FactBase):
                 ("docroot", docroot),
                 ("meta", meta),
                 ("marker", marker),
+                ("manifest", manifest),
             )
         ]
         paths = [QuoteString(f"d:{p}") for p in shared_dirs]
         paths += [QuoteString(f"f:{p}") for p in shared_files]
-        return StringCommand(*assigns, "set", "--", *paths, ";", _SCRIPT)
+        listing = listing_command([*shared_dirs, *shared_files])
+        return StringCommand(
+            *assigns, "listing()", "{", listing, ";", "}", ";", "set", "--", *paths, ";", _SCRIPT
+        )
 
     @staticmethod
     def default() -> DeployState:
@@ -157,6 +199,23 @@ def parse_deploy_tree(lines: list[str]) -> DeployState:
             target = state.shared if tag == "shared" else state.in_release
             target.extend(["missing"] * (int(index) + 1 - len(target)))
             target[int(index)] = kind
+        elif tag == "relmerge":
+            index, _, answer = rest.partition(" ")
+            state.mergeable[int(index)] = answer == "yes"
+        elif tag == "sharedmeta":
+            index, mode, group = rest.split(" ", 2)
+            state.shared_meta[int(index)] = (mode, group)
+        elif tag == "manifest":
+            state.manifest = rest
+        elif tag == "diff":
+            state.differences.append(rest)
+        elif tag == "tmplink":
+            state.temp_links.append(rest)
+        elif tag == "lockdir":
+            state.lock = state.lock or {}
+        elif tag == "lock":
+            key, _, value = rest.partition("=")
+            state.lock = {**(state.lock or {}), key: value}
         elif tag == "log":
             state.log.append(rest)
     return state
@@ -218,6 +277,7 @@ def deploy_state(layout: Layout, sha: str) -> DeployState:
         shared_files=list(layout.shared_files),
         meta=META_DIR,
         marker=MARKER,
+        manifest=MANIFEST,
     )
     _CACHE[host.name] = (key, value)
     return value

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +21,16 @@ from .release_name import check_release_value
 META_DIR = ".atomic-deploy"
 LOG_FILE = f"{META_DIR}/log"
 MARKER = ".atomic-deploy-release"  # written last into a release: "this copy is complete"
+MANIFEST = ".atomic-deploy-manifest"  # what the release held when complete (see manifest.py)
 CACHE_DIR = "deploy-cache"
 RELEASES_DIR = "releases"
 SHARED_DIR = "shared"
-TMP_PREFIX = ".tmp-"  # releases/.tmp-<sha>: a release being built
-ASIDE_PREFIX = ".incomplete-"  # releases/.incomplete-<sha>-<time>: an incomplete copy moved aside
+PRESERVED_DIR = "shared-preserved"  # content found where a link into shared/ belongs
+TMP_PREFIX = ".tmp-"  # releases/.tmp-<sha>-<run>: a release being built
+ASIDE_PREFIX = ".aside-"  # releases/.aside-<sha>-<run>: an edited/incomplete copy, kept a while
+# One id per pyinfra run (the same in its prepare and execute phases): temporary and aside
+# names carry it, so a run never reuses a leftover of an interrupted one.
+RUN_ID = f"{int(time.time())}{os.getpid() % 100000:05d}"
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class Deploy:
     exclude: tuple[str, ...]
     keep_releases: int
     deployed_by: str
+    shared_mode: str | None = None  # e.g. "2775"; None: leave as created
+    shared_group: str | None = None
 
     @classmethod
     def from_host_data(cls, data: Any) -> Deploy:
@@ -67,6 +76,8 @@ class Deploy:
             exclude=tuple(data.get("exclude", ())),
             keep_releases=int(data.get("keep_releases", 5)),
             deployed_by=data.get("deployed_by", "unknown"),
+            shared_mode=data.get("shared_mode"),
+            shared_group=data.get("shared_group"),
         )
 
 

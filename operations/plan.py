@@ -15,9 +15,10 @@ from .release_name import SHA_RE
 
 # Log events that mean "this release was in use at this point", newest last.
 _USE_EVENTS = ("populated", "switch")
-_LEFTOVER_RE = re.compile(
-    rf"^({re.escape(TMP_PREFIX)}[0-9a-f]{{7,40}}|{re.escape(ASIDE_PREFIX)}[0-9a-f]{{7,40}}-\d+)$"
-)
+# releases/.tmp-<sha>-<run>[-final]: a copy being built; left over if its run was interrupted.
+_BUILD_RE = re.compile(rf"^{re.escape(TMP_PREFIX)}[0-9a-f]{{7,40}}-\d+(-final)?$")
+# releases/.aside-<sha>-<run>: an edited or incomplete copy, kept until keep_releases drops it.
+_ASIDE_RE = re.compile(rf"^{re.escape(ASIDE_PREFIX)}[0-9a-f]{{7,40}}-\d+$")
 
 
 def log_line(event: str, sha: str, by: str, detail: str = "", when: float | None = None) -> str:
@@ -28,11 +29,16 @@ def log_line(event: str, sha: str, by: str, detail: str = "", when: float | None
 
 def parse_log(lines: list[str]) -> list[tuple[str, str, str]]:
     """(time, event, sha) of each well-formed log line, oldest first."""
+    return [(t, event, sha) for t, event, sha, _ in parse_log_details(lines)]
+
+
+def parse_log_details(lines: list[str]) -> list[tuple[str, str, str, str]]:
+    """(time, event, sha, detail) of each well-formed log line, oldest first."""
     out = []
     for line in lines:
         parts = line.split("\t")
         if len(parts) >= 3 and SHA_RE.match(parts[2]):
-            out.append((parts[0], parts[1], parts[2]))
+            out.append((parts[0], parts[1], parts[2], parts[4] if len(parts) > 4 else ""))
     return out
 
 
@@ -59,16 +65,23 @@ def previous_release(state: DeployState) -> str | None:
 
 
 def release_order(state: DeployState) -> list[str]:
-    """Complete releases on the host, most recently used first (by the deploy log).
+    """Complete releases and aside copies on the host, most recently used first (by the log).
 
     Releases the log does not mention (copied by hand, log lost) count as the oldest.
     """
     last_use: dict[str, int] = {}
-    for i, (_, event, sha) in enumerate(parse_log(state.log)):
+    for i, (_, event, sha, detail) in enumerate(parse_log_details(state.log)):
         if event in _USE_EVENTS:
             last_use[sha] = i
-    complete = [name for name in state.entries if SHA_RE.match(name) and state.complete(name)]
-    return sorted(complete, key=lambda sha: (last_use.get(sha, -1), sha), reverse=True)
+        elif event == "aside":
+            last_use[detail] = i
+    kept = [
+        name
+        for name, entry in state.entries.items()
+        if (SHA_RE.match(name) and state.complete(name))
+        or (entry.kind == "dir" and _ASIDE_RE.match(name))
+    ]
+    return sorted(kept, key=lambda name: (last_use.get(name, -1), name), reverse=True)
 
 
 @dataclass
@@ -101,7 +114,7 @@ def plan_prune(state: DeployState, keep: int, protect: tuple[str, ...] = ()) -> 
     for name, entry in sorted(state.entries.items()):
         if name in ordered or name in must_keep:
             continue
-        if entry.kind == "dir" and _LEFTOVER_RE.match(name):
+        if entry.kind == "dir" and _BUILD_RE.match(name):
             plan.delete.append(name)
         else:
             plan.foreign.append(name)

@@ -1,7 +1,8 @@
-"""Wanted state: releases/<sha> holds a complete copy of the source."""
+"""Wanted state: releases/<sha> holds a complete, unedited copy of the source."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Generator
 
@@ -9,24 +10,112 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 
 from . import rsync
-from .common import append_log, chain, preparing, say, wanted_state
-from .facts import deploy_state
-from .layout import ASIDE_PREFIX, CACHE_DIR, MARKER, RELEASES_DIR, TMP_PREFIX, Deploy
-from .plan import log_line
+from .common import append_log, atomic_link, chain, preparing, refuse, say, wanted_state
+from .facts import DeployState, deploy_state
+from .layout import (
+    ASIDE_PREFIX,
+    CACHE_DIR,
+    MANIFEST,
+    MARKER,
+    RELEASES_DIR,
+    RUN_ID,
+    SHARED_DIR,
+    TMP_PREFIX,
+    Deploy,
+    shared_link_target,
+)
+from .manifest import listing_command, parse_differences
+from .plan import current_release, log_line
+from .shared import Refused, repair_path
+
+
+def _q(*parts: str) -> QuoteString:
+    return QuoteString(posixpath.join(*parts))
+
+
+def link_shared_paths(build: str, root: str, deploy: Deploy) -> list[StringCommand]:
+    """Commands that turn each shared path of the (not yet live) copy `build` into a link.
+
+    What the copy ships at a shared path seeds shared/<path> when that is missing or empty;
+    otherwise the copy's own version is dropped (it is the upload's, still in deploy-cache).
+    A shared file that exists nowhere is created empty with mode 0600.
+    """
+    steps = []
+    for kind, path in deploy.layout.shared_paths:
+        mine, shared = _q(build, path), _q(root, SHARED_DIR, path)
+        shared_parent = _q(posixpath.dirname(posixpath.join(root, SHARED_DIR, path)))
+        if kind == "d":
+            seed = StringCommand(
+                "if", "[", "-d", mine, "]", "&&", "[", "!", "-L", mine, "]", "&&", "{",
+                "[", "!", "-e", shared, "]", "||", "[", "-z", '"$(ls -A', shared, ')"', "]", ";",
+                "};", "then", "mkdir", "-p", shared, "&&", "cp", "-a",
+                _q(build, path, "."), shared, ";", "fi",
+            )  # fmt: skip
+        else:
+            seed = StringCommand(
+                "if", "[", "-f", mine, "]", "&&", "[", "!", "-L", mine, "]", "&&",
+                "[", "!", "-e", shared, "]", "&&", "[", "!", "-L", shared, "]", ";",
+                "then", "mkdir", "-p", shared_parent, "&&", "cp", "-p", mine, shared, ";", "fi",
+            )  # fmt: skip
+        steps += [seed, StringCommand("rm", "-rf", mine)]
+        if kind == "f":
+            steps.append(StringCommand(
+                "if", "[", "!", "-e", shared, "]", "&&", "[", "!", "-L", shared, "]", ";",
+                "then", "mkdir", "-p", shared_parent, "&&", "(", "umask", "077", "&&", ":", ">",
+                shared, ")", ";", "fi",
+            ))  # fmt: skip
+        steps += [
+            StringCommand("mkdir", "-p", _q(posixpath.dirname(posixpath.join(build, path)))),
+            StringCommand("ln", "-s", QuoteString(shared_link_target(path)), mine),
+        ]
+    return steps
+
+
+def _describe(state: DeployState, deploy: Deploy, aside: str) -> None:
+    """Say what populating will do, and why."""
+    sha = deploy.release
+    if state.complete(sha) and state.manifest == "changed":
+        changes = parse_differences(state.differences)
+        shown = ", ".join(changes[:10]) + (", ..." if len(changes) > 10 else "")
+        say(f"releases/{sha} was changed on the server ({shown}): a clean copy replaces it; "
+            f"the changed copy is kept as releases/{aside}")  # fmt: skip
+    elif sha in state.entries:
+        why = "its file list is missing" if state.complete(sha) else "it has no completion marker"
+        say(f"releases/{sha} is incomplete ({why}): rebuilt; the old copy kept as "
+            f"releases/{aside}")  # fmt: skip
+    elif preparing():
+        cache = posixpath.join(state.root, CACHE_DIR) if CACHE_DIR in state.dirs else None
+        estimate = rsync.estimate(host, deploy.source, cache, deploy.exclude)
+        say(f"releases/{sha}: create ({estimate or 'size unknown'})")
+    else:
+        say(f"releases/{sha}: create")
+    for index, (kind, path) in enumerate(deploy.layout.shared_paths):
+        in_shared = state.shared_kind(index)
+        local = os.path.join(deploy.source, path)
+        ships = os.path.isdir(local) if kind == "d" else os.path.isfile(local)
+        if ships and in_shared in ("missing", "emptydir"):
+            say(f"seed shared/{path} from the release")
+        elif kind == "f" and not ships and in_shared == "missing":
+            say(f"create empty shared/{path} (mode 0600): fill it in")
 
 
 @wanted_state
 def release_populated(deploy: Deploy) -> Generator:
     """
-    Ensure ``releases/<sha>`` is a complete copy of the source.
+    Ensure ``releases/<sha>`` is a complete copy of the source that nobody has edited.
 
-    + deploy: the host's Deploy settings (release, source, exclude)
+    + deploy: the host's Deploy settings (release, source, exclude, shared paths)
 
     The source is uploaded with rsync into ``deploy-cache/`` (delta transfer, ``--delete``,
-    no ``.git``), copied to ``releases/.tmp-<sha>``, marked complete (the marker is written
-    last) and only then renamed to ``releases/<sha>``. A complete release is never rebuilt;
-    an incomplete one made by this tool is rebuilt under the temporary name and the old copy
-    is moved aside (``releases/.incomplete-<sha>-<time>``, pruned later).
+    no ``.git``), copied to ``releases/.tmp-<sha>-<run>``, its shared paths turned into links
+    into ``shared/``, its file list written (the manifest) and its completion marker written
+    last; only then is it renamed to ``releases/<sha>``.
+
+    A complete release whose files still match its manifest is left alone. One that was
+    edited on the server, lost files or lost its marker is rebuilt the same way; the old copy
+    is kept as ``releases/.aside-<sha>-<run>`` (pruned later by keep_releases). If it is the
+    live release, ``current`` first moves to the clean copy, so the site never serves a
+    missing or half-built release.
 
     **Example:**
 
@@ -36,40 +125,63 @@ def release_populated(deploy: Deploy) -> Generator:
     """
     sha = deploy.release
     state = deploy_state(deploy.layout, sha)
-    if state.complete(sha):
+    if state.intact(sha):
         return
     root = state.root
-    if preparing():
-        cache = posixpath.join(root, CACHE_DIR) if CACHE_DIR in state.dirs else None
-        estimate = rsync.estimate(host, deploy.source, cache, deploy.exclude)
-        say(f"releases/{sha}: create ({estimate or 'size unknown'})")
-    else:
-        say(f"releases/{sha}: create")
+    releases = posixpath.join(root, RELEASES_DIR)
+    build_name, aside_name = f"{TMP_PREFIX}{sha}-{RUN_ID}", f"{ASIDE_PREFIX}{sha}-{RUN_ID}"
+    build, final = posixpath.join(releases, build_name), posixpath.join(releases, sha)
+    _describe(state, deploy, aside_name)
+
+    # Content someone put where the old copy has links into shared/ must outlive the copy.
+    repairs: list[StringCommand] = []
+    if state.complete(sha):
+        for index, (kind, path) in enumerate(deploy.layout.shared_paths):
+            try:
+                commands, words = repair_path(state, deploy, index, kind, path)
+            except Refused as e:
+                yield from refuse(str(e))
+                return
+            repairs += commands
+            for line in words:
+                say(line)
 
     yield FunctionCommand(
         rsync.upload, (deploy.source, posixpath.join(root, CACHE_DIR), deploy.exclude), {}
     )
-    releases = posixpath.join(root, RELEASES_DIR)
-    final = QuoteString(posixpath.join(releases, sha))
-    tmp = QuoteString(posixpath.join(releases, TMP_PREFIX + sha))
+    shared_paths = [path for _, path in deploy.layout.shared_paths]
     steps = [
-        StringCommand("rm", "-rf", tmp),
-        StringCommand("cp", "-a", QuoteString(posixpath.join(root, CACHE_DIR)), tmp),
+        *repairs,
+        StringCommand("rm", "-rf", _q(build)),
+        StringCommand("cp", "-a", _q(root, CACHE_DIR), _q(build)),
+        *link_shared_paths(build, root, deploy),
         StringCommand(
-            "printf",
-            "'%s\\n'",
-            QuoteString(sha),
-            ">",
-            QuoteString(posixpath.join(releases, TMP_PREFIX + sha, MARKER)),
-        ),
+            "(", "cd", _q(build), "&&", listing_command(shared_paths), ")", ">", _q(build, MANIFEST)
+        ),  # fmt: skip
+        StringCommand("printf", "'%s\\n'", QuoteString(sha), ">", _q(build, MARKER)),
     ]
-    if sha in state.entries:  # incomplete copy made by this tool (host_ready checked)
-        aside = QuoteString(posixpath.join(releases, f"{ASIDE_PREFIX}{sha}-"))
-        say(f"releases/{sha} is incomplete: rebuilt, the old copy moved aside")
-        stamped = StringCommand(aside, "$(date +%s)", _separator="")
-        steps.append(StringCommand("mv", "-T", final, stamped))
-    steps += [
-        StringCommand("mv", "-T", tmp, final),
-        append_log(root, log_line("populated", sha, deploy.deployed_by)),
+    by = deploy.deployed_by
+    put_aside = [
+        StringCommand("mv", "-T", _q(final), _q(releases, aside_name)),
+        append_log(root, log_line("aside", sha, by, aside_name)),
     ]
+    if sha not in state.entries:
+        steps.append(StringCommand("mv", "-T", _q(build), _q(final)))
+    elif current_release(state) != sha:
+        steps += [*put_aside, StringCommand("mv", "-T", _q(build), _q(final))]
+    else:
+        # Live: serve the clean copy first, then give it its real name by a second switch.
+        # The name must be free of `current` before the copy can take it, so the clean copy
+        # is hard-linked (instant, and only ever ours) rather than renamed.
+        current = posixpath.join(root, "current")
+        relinked = posixpath.join(releases, f"{TMP_PREFIX}{sha}-{RUN_ID}-final")
+        steps += [
+            atomic_link(current, f"{RELEASES_DIR}/{build_name}"),
+            *put_aside,
+            StringCommand("cp", "-al", _q(build), _q(relinked)),
+            StringCommand("mv", "-T", _q(relinked), _q(final)),
+            atomic_link(current, f"{RELEASES_DIR}/{sha}"),
+            StringCommand("rm", "-rf", _q(build)),
+        ]
+    steps.append(append_log(root, log_line("populated", sha, by)))
     yield chain(*steps)

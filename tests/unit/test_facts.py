@@ -5,7 +5,8 @@ import subprocess
 from pathlib import Path
 
 from operations.facts import DeployTree, parse_deploy_tree
-from operations.layout import MARKER, META_DIR
+from operations.layout import MANIFEST, MARKER, META_DIR
+from operations.manifest import listing_command, parse_differences
 
 
 def _read(
@@ -23,6 +24,7 @@ def _read(
         shared_files=list(shared_files),
         meta=META_DIR,
         marker=MARKER,
+        manifest=MANIFEST,
     )
     env = {**os.environ, "HOME": str(home or "/nonexistent")}
     out = subprocess.run(
@@ -76,3 +78,53 @@ def test_full_tree(tmp_path):
     assert state.shared == ["emptydir", "missing", "emptyfile"]
     assert state.in_release == ["link ../../shared/cache", "dir", "missing"]
     assert state.log == ["t\tpopulated\tabc1234\tme\t"]
+
+
+def _release(root: Path, sha: str = "abc1234") -> Path:
+    rel = root / "releases" / sha
+    (rel / "htdocs").mkdir(parents=True)
+    (rel / "htdocs" / "index.php").write_text("<?php")
+    (rel / "htdocs" / "old.css").write_text("a")
+    (rel / "storage").symlink_to("../../shared/storage")
+    (root / "shared" / "storage").mkdir(parents=True)
+    listing = listing_command(["cache", "storage", ".env"]).get_raw_value()
+    manifest = subprocess.run(
+        ["sh", "-c", listing], cwd=rel, capture_output=True, text=True, check=True
+    ).stdout
+    (rel / MANIFEST).write_text(manifest)
+    (rel / MARKER).write_text(sha + "\n")
+    return rel
+
+
+def test_an_untouched_release_matches_its_manifest(tmp_path):
+    _release(tmp_path)
+    state = _read(tmp_path)
+    assert state.manifest == "ok" and state.intact("abc1234")
+
+
+def test_hot_fixes_are_found_with_their_paths(tmp_path):
+    rel = _release(tmp_path)
+    (rel / "htdocs" / "index.php").write_text("<?php // hot-fix")
+    (rel / "htdocs" / "new file ü.php").write_text("x")
+    (rel / "htdocs" / "old.css").unlink()
+    (tmp_path / "shared" / "storage" / "log.txt").write_text("the site writes here: not drift")
+    state = _read(tmp_path)
+    assert state.manifest == "changed" and not state.intact("abc1234")
+    assert parse_differences(state.differences) == [
+        "edited: htdocs/index.php",
+        "added: htdocs/new file ü.php",
+        "deleted: htdocs/old.css",
+    ]
+
+
+def test_content_in_place_of_a_shared_link_is_checked_for_conflicts(tmp_path):
+    rel = _release(tmp_path)
+    (rel / "storage").unlink()
+    (rel / "storage").mkdir()
+    (rel / "storage" / "new.log").write_text("x")
+    assert _read(tmp_path).mergeable == {1: True}
+    (tmp_path / "shared" / "storage" / "new.log").write_text("older")
+    state = _read(tmp_path)
+    assert state.mergeable == {1: False}
+    assert state.in_release[1] == "dir"
+    assert state.manifest == "ok"  # shared paths are not part of the manifest

@@ -61,16 +61,33 @@ def test_protected_win_over_keep():
 
 def test_leftovers_go_first_and_foreign_dirs_are_only_reported():
     extra = [
-        (".tmp-1234567", "dir"),
-        (".incomplete-1234567-1700000000", "dir"),
+        (".tmp-1234567-17000000001", "dir"),
+        (".tmp-1234567-17000000001-final", "dir"),
         ("my-backup", "dir"),
         ("abcdef0", "dir"),
         ("evil", "link"),
+        (".tmp-x", "dir"),
     ]
     state = _state(SHAS[:2], _deploys(SHAS[:2]), current=SHAS[1], extra=extra)
     plan = plan_prune(state, keep=5)
-    assert sorted(plan.delete) == [".incomplete-1234567-1700000000", ".tmp-1234567"]
-    assert sorted(plan.foreign) == ["abcdef0", "evil", "my-backup"]
+    assert sorted(plan.delete) == [".tmp-1234567-17000000001", ".tmp-1234567-17000000001-final"]
+    assert sorted(plan.foreign) == [".tmp-x", "abcdef0", "evil", "my-backup"]
+
+
+def test_a_build_copy_that_is_live_is_never_a_leftover():
+    build = f".tmp-{SHAS[0]}-17000000001"
+    state = _state(SHAS[:1], _deploys(SHAS[:1]), extra=[(build, "dir")])
+    state.current = f"link releases/{build}"  # a run was cut while serving its clean copy
+    assert build not in plan_prune(state, keep=1).delete
+
+
+def test_aside_copies_are_pruned_by_the_keep_rule():
+    aside = f".aside-{SHAS[1]}-17000000001"
+    log = _deploys(SHAS[:2]) + [("aside", SHAS[1]), ("populated", SHAS[1])]
+    state = _state(SHAS[:2], log, current=SHAS[1], extra=[(aside, "dir")])
+    state.log[-2] += aside  # the aside event names the copy in its detail field
+    assert aside in plan_prune(state, keep=3).kept
+    assert plan_prune(state, keep=2).delete == [aside]
 
 
 def test_releases_unknown_to_the_log_count_as_oldest():

@@ -1,0 +1,219 @@
+"""Wanted state: this run holds the client's deploy lock on every host (and gives it back).
+
+The lock is a directory, `<root>/.atomic-deploy/lock` (mkdir is atomic), with an owner file
+naming who holds it: user and machine that ran pyinfra, pid, start time, release, and a
+token unique to the run. Two deploys started at once race for the lock on the first host
+(by name) before any other; the loser stops there, naming the holder.
+
+Taking and giving back the lock is bookkeeping, not a change to the site, so it does not
+show as a change: a converged rerun still reports "No change" everywhere. A run that fails
+gives its locks back; a run that was killed leaves its lock, which a later run detects as
+stale and takes over only when asked to (`--data take_over_lock=true`).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import posixpath
+import socket
+import time
+import uuid
+from collections.abc import Generator
+from typing import Any
+
+from pyinfra import host, logger
+from pyinfra.api import QuoteString, State, StringCommand
+from pyinfra.api.state import BaseStateCallback
+
+from .common import preparing, refuse, say, wanted_state
+from .facts import deploy_state
+from .layout import META_DIR, Deploy
+
+LOCK_DIR = f"{META_DIR}/lock"
+STALE_AFTER = 3600  # seconds: a lock older than this is stale whoever holds it
+
+RUN_TOKEN = uuid.uuid4().hex
+_CONTROLLER = socket.gethostname()
+_STARTED = int(time.time())
+_HELD: dict[str, str] = {}  # host name -> deploy root, where this run holds the lock
+
+
+def _owner(deploy: Deploy) -> str:
+    fields = {
+        "token": RUN_TOKEN,
+        "user": getpass.getuser(),
+        "host": _CONTROLLER,
+        "pid": str(os.getpid()),
+        "started": str(_STARTED),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_STARTED)),
+        "release": deploy.release,
+    }
+    return "".join(f"{k}={v.replace(chr(10), ' ')}\n" for k, v in fields.items())
+
+
+def describe(lock: dict[str, str]) -> str:
+    """Who holds a lock, in words."""
+    if not lock.get("token"):
+        return "an unknown deploy (the lock has no owner file)"
+    return (
+        f"{lock.get('user', '?')}@{lock.get('host', '?')} (pid {lock.get('pid', '?')}, "
+        f"since {lock.get('started_at', '?')}, release {lock.get('release', '?')})"
+    )
+
+
+def stale_reason(lock: dict[str, str], now: float | None = None) -> str | None:
+    """Why a lock held by someone else is stale, or None if it may be a live deploy."""
+    if not lock.get("token"):
+        return "it has no owner file (its deploy was killed while taking it)"
+    if lock.get("host") == _CONTROLLER and lock.get("pid", "").isdigit():
+        try:
+            os.kill(int(lock["pid"]), 0)
+        except ProcessLookupError:
+            return f"its process {lock['pid']} on {_CONTROLLER} is gone"
+        except PermissionError:
+            pass  # alive, someone else's
+    started = lock.get("started", "")
+    if started.isdigit() and (now or time.time()) - int(started) > STALE_AFTER:
+        return f"it is older than {STALE_AFTER // 60} minutes"
+    return None
+
+
+def _lock_path(root: str, *parts: str) -> QuoteString:
+    return QuoteString(posixpath.join(root, LOCK_DIR, *parts))
+
+
+def _acquire(root: str, deploy: Deploy, replace_token: str | None) -> StringCommand:
+    """mkdir the lock (after removing a stale one only if it still has that token)."""
+    steps: list[Any] = [
+        "mkdir", "-p", QuoteString(posixpath.join(root, META_DIR)), "&&",
+        "chmod", "700", QuoteString(posixpath.join(root, META_DIR)), "&&",
+    ]  # fmt: skip
+    if replace_token is not None:
+        steps += [
+            "{", "[", '"$(sed -n s/^token=//p', _lock_path(root, "owner"), '2>/dev/null)"', "=",
+            QuoteString(replace_token), "]", "&&", "rm", "-rf", _lock_path(root), ";", "}", ";",
+        ]  # fmt: skip
+    steps += [
+        "mkdir", _lock_path(root), "2>/dev/null", "||",
+        "{", "echo", "locked:", ";", "cat", _lock_path(root, "owner"), "2>/dev/null", ";",
+        "exit", "1", ";", "}", ";",
+        "(", "umask", "077", "&&", "printf", "%s", QuoteString(_owner(deploy)), ">",
+        _lock_path(root, "owner"), ")",
+    ]  # fmt: skip
+    return StringCommand(*steps)
+
+
+def _release_command(root: str) -> StringCommand:
+    """Remove the lock only if this run holds it (never someone else's)."""
+    return StringCommand(
+        "[", '"$(sed -n s/^token=//p', _lock_path(root, "owner"), '2>/dev/null)"', "=",
+        QuoteString(RUN_TOKEN), "]", "&&", "rm", "-rf", _lock_path(root), "||", "true",
+    )  # fmt: skip
+
+
+def _give_back(target: Any) -> None:
+    root = _HELD.pop(target.name, None)
+    if root is not None:
+        target.run_shell_command(_release_command(root))
+
+
+class _GiveBackOnFailure(BaseStateCallback):
+    """A host whose operation failed runs nothing more: give its lock back at once."""
+
+    @staticmethod
+    def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
+        _give_back(host)
+
+
+def _install_give_back(state: State) -> None:
+    """Give every lock back when pyinfra stops the run because hosts failed (FAIL_PERCENT)."""
+    if any(isinstance(h, _GiveBackOnFailure) for h in state.callback_handlers):
+        return
+    state.add_callback_handler(_GiveBackOnFailure())
+    ask = state.should_raise_failed_hosts
+
+    def should_raise(state_: State) -> bool:
+        decision = ask(state_) if ask else True
+        if decision is not False:
+            for target in list(state_.inventory):
+                if target.name in _HELD:
+                    _give_back(target)
+        return decision
+
+    state.should_raise_failed_hosts = should_raise
+
+
+def _first_host() -> str:
+    """The first targeted host by name: where concurrent deploys race for the lock."""
+    state = host.state
+    return min(h.name for h in state.inventory if state.is_host_in_limit(h))
+
+
+@wanted_state
+def lock_held(deploy: Deploy, hosts: str = "all", take_over: bool = False) -> Generator:
+    """
+    Ensure this run holds the deploy lock of the host.
+
+    + deploy: the host's Deploy settings
+    + hosts: ``"first"`` (only the first host by name), ``"others"`` or ``"all"``
+    + take_over: take over a stale lock (owner process gone, or older than an hour)
+
+    Refuses, naming the holder, when another deploy holds the lock; a stale one is taken over
+    only with ``take_over``. Never shows as a change (see the module docstring).
+
+    **Example:**
+
+    .. code:: python
+
+        lock.lock_held(name="deploy lock (first host)", deploy=deploy, hosts="first")
+        lock.lock_held(name="deploy lock (other hosts)", deploy=deploy, hosts="others")
+    """
+    is_first = host.name == _first_host()
+    if (hosts == "first" and not is_first) or (hosts == "others" and is_first):
+        return
+    state = deploy_state(deploy.layout, deploy.release)
+    lock = state.lock
+    replace = None
+    if lock is not None and lock.get("token") != RUN_TOKEN:
+        reason = stale_reason(lock)
+        if not (take_over and reason):
+            hint = (
+                f"; it looks stale ({reason}): rerun with --data take_over_lock=true to take "
+                "it over"
+                if reason
+                else "; wait for it to finish"
+            )
+            yield from refuse(f"another deploy holds the lock: {describe(lock)}{hint}")
+            return
+        say(f"taking over the lock of {describe(lock)}: {reason}")
+        replace = lock.get("token", "")
+    if preparing() or host.name in _HELD:
+        return
+    _install_give_back(host.state)
+    # The cached DeployState keeps its old `lock` field: only this op reads it, via _HELD.
+    ok, output = host.run_shell_command(_acquire(state.root, deploy, replace))
+    if not ok:
+        yield from refuse("another deploy took the lock just now: " + " ".join(output.stdout_lines))
+        return
+    _HELD[host.name] = state.root
+    host.log(f"deploy lock taken ({posixpath.join(state.root, LOCK_DIR)})", log_func=logger.debug)
+
+
+@wanted_state
+def lock_released(deploy: Deploy) -> Generator:
+    """
+    Ensure this run no longer holds the deploy lock of the host (it never removes another's).
+
+    + deploy: the host's Deploy settings
+
+    **Example:**
+
+    .. code:: python
+
+        lock.lock_released(name="deploy lock released", deploy=deploy)
+    """
+    if not preparing():
+        _give_back(host)
+    return
+    yield  # a generator that yields nothing: giving the lock back is not a change
