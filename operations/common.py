@@ -87,3 +87,14 @@ def chain(*commands: StringCommand) -> StringCommand:
             bits.append("&&")
         bits.extend(["{", command, ";", "}"])
     return StringCommand(*bits)
+
+
+def copy_contents(src: str, dest: str) -> StringCommand:
+    """Copy what folder `src` holds into the existing folder `dest`, keeping attributes.
+
+    Unlike `cp -a src/. dest`, this leaves `dest`'s own mode and owner alone.
+    """
+    return StringCommand(
+        "find", QuoteString(src), "-mindepth", "1", "-maxdepth", "1",
+        "-exec", "cp", "-a", "-t", QuoteString(dest), "{}", "+",
+    )  # fmt: skip

@@ -10,7 +10,16 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 
 from . import rsync
-from .common import append_log, atomic_link, chain, preparing, refuse, say, wanted_state
+from .common import (
+    append_log,
+    atomic_link,
+    chain,
+    copy_contents,
+    preparing,
+    refuse,
+    say,
+    wanted_state,
+)
 from .facts import DeployState, deploy_state
 from .layout import (
     ASIDE_PREFIX,
@@ -48,8 +57,9 @@ def link_shared_paths(build: str, root: str, deploy: Deploy) -> list[StringComma
             seed = StringCommand(
                 "if", "[", "-d", mine, "]", "&&", "[", "!", "-L", mine, "]", "&&", "{",
                 "[", "!", "-e", shared, "]", "||", "[", "-z", '"$(ls -A', shared, ')"', "]", ";",
-                "};", "then", "mkdir", "-p", shared, "&&", "cp", "-a",
-                _q(build, path, "."), shared, ";", "fi",
+                "};", "then", "mkdir", "-p", shared, "&&",
+                copy_contents(posixpath.join(build, path), posixpath.join(root, SHARED_DIR, path)),
+                ";", "fi",
             )  # fmt: skip
         else:
             seed = StringCommand(

@@ -8,7 +8,7 @@ from collections.abc import Generator
 
 from pyinfra.api import QuoteString, StringCommand
 
-from .common import atomic_link, chain, refuse, say, wanted_state
+from .common import atomic_link, chain, copy_contents, refuse, say, wanted_state
 from .facts import DeployState, deploy_state
 from .layout import PRESERVED_DIR, RELEASES_DIR, RUN_ID, SHARED_DIR, Deploy, shared_link_target
 
@@ -61,7 +61,7 @@ def repair_path(
             if kind == "d":
                 steps += [
                     StringCommand("mkdir", "-p", _q(shared)),
-                    StringCommand("cp", "-a", _q(link, "."), _q(shared)),
+                    copy_contents(link, shared),
                     StringCommand("rm", "-rf", _q(link)),
                 ]
             else:
