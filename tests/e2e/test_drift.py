@@ -263,7 +263,7 @@ def test_leftovers_of_an_interrupted_run_are_removed(converged):
 def test_shared_dir_mode_is_restored_where_configured(converged):
     h = converged(shared_mode="2775")
     assert (h.root / "shared/storage").stat().st_mode & 0o7777 == 0o2775
-    h.sh("chmod 700 shared/storage")
+    h.sh("chmod 00700 shared/storage")  # five digits: clears the setgid bit too
     assert "shared/storage: mode 700 -> 2775" in h.dry()
     h.fix()
     assert (h.root / "shared/storage").stat().st_mode & 0o7777 == 0o2775
