@@ -53,7 +53,7 @@ def refuse(message: str) -> Iterator[StringCommand]:
     """
     if preparing():
         raise OperationError(f"{host.name}: {message}")
-    host.log_styled(message, fg="red", log_func=logger.error)
+    # pyinfra prints a failed command's output, prefixed by the host: that is the message.
     yield StringCommand("echo", QuoteString(message), ">&2;", "exit", "1")
 
 

@@ -193,8 +193,9 @@ def lock_held(deploy: Deploy, hosts: str = "all", take_over: bool = False) -> Ge
     _install_give_back(host.state)
     # The cached DeployState keeps its old `lock` field: only this op reads it, via _HELD.
     ok, output = host.run_shell_command(_acquire(state.root, deploy, replace))
-    if not ok:
-        yield from refuse("another deploy took the lock just now: " + " ".join(output.stdout_lines))
+    if not ok:  # another deploy took it between our read and our mkdir
+        holder = dict(line.partition("=")[::2] for line in output.stdout_lines if "=" in line)
+        yield from refuse(f"another deploy holds the lock: {describe(holder)}; wait for it")
         return
     _HELD[host.name] = state.root
     host.log(f"deploy lock taken ({posixpath.join(state.root, LOCK_DIR)})", log_func=logger.debug)
