@@ -1,0 +1,327 @@
+"""Wanted state: a fresh, complete dump of the site's database exists before the switch."""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import time
+from collections.abc import Generator
+
+from pyinfra import host, logger
+from pyinfra.api import (
+    FactBase,
+    FileUploadCommand,
+    FunctionCommand,
+    QuoteString,
+    State,
+    StringCommand,
+)
+from pyinfra.api.host import Host
+
+from .common import chain, refuse, say, wanted_state
+from .database import (
+    CNF_NAME,
+    Database,
+    DumpFolder,
+    option_file,
+    parse_dump_folder,
+    password_for,
+    plan_dump,
+)
+from .layout import META_DIR, Deploy
+from .plan import log_line
+
+# Runs under `sh -c` on the host; inputs arrive as shell variables set (quoted) before it:
+# r (root, empty = $HOME), dir (dump folder, relative to r), meta, cnf, df (defaults_file).
+_FACT_SCRIPT = r"""
+[ -n "$r" ] || r=$HOME
+printf 'root %s\n' "$r"
+printf 'now %s\n' "$(date +%s)"
+for t in mariadb-dump mysqldump mariadb mysql gzip; do
+  command -v "$t" >/dev/null 2>&1 && printf 'tool %s\n' "$t"
+done
+if [ -n "$df" ]; then
+  case $df in "~/"*) df=$HOME/${df#"~/"};; esac
+  if [ -f "$df" ] && [ -r "$df" ]; then echo 'defaults ok'; else echo 'defaults missing'; fi
+fi
+cd "$r" 2>/dev/null || exit 0
+[ -e "$meta/$cnf" ] && echo 'cnf stale'
+if [ -d "$dir" ]; then
+  printf 'folder ok %s\n' "$(stat -L -c %a "$dir")"
+  for f in "$dir"/*.sql.gz "$dir"/.tmp-*; do
+    [ -f "$f" ] || continue
+    printf 'file %s %s\n' "$(stat -L -c '%Y %s' "$f")" "${f##*/}"
+    # the size the dump had when it was verified: a differing size means damaged or cut short
+    [ -f "$dir/.${f##*/}.size" ] && \
+      printf 'recorded %s %s\n' "$(head -c 20 "$dir/.${f##*/}.size" | tr -dc 0-9)" "${f##*/}"
+  done
+elif [ -e "$dir" ] || [ -L "$dir" ]; then echo 'folder notdir'
+else echo 'folder missing'
+fi
+exit 0
+"""
+
+# The dump itself. Inputs: r (root), dir, db, final (file name), cnf (uploaded option file with
+# the password, or empty), df (the host's own option file, or empty), dbu/dbh/dbp/dbs (user,
+# host, port, socket: not secret, on argv only when there is no uploaded file), logline, and
+# "$@": "l:<name>" leftovers to remove first, "p:<name>" old dumps to prune after success.
+# dash has no pipefail: each pipeline's first exit status comes back through fd 3.
+_DUMP_SCRIPT = r"""
+umask 077
+cd "$r" || exit 1
+tmp=$dir/.tmp-$final
+err=$tmp.err
+tailf=$tmp.tail
+case $df in "~/"*) df=$HOME/${df#"~/"};; esac
+cleanup() { rm -f -- "$tmp" "$err" "$tailf"; [ -z "$cnf" ] || rm -f -- "$cnf"; }
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+fail() { printf 'atomic-deploy: dump %s: %s\n' "$db" "$*" >&2; exit 1; }
+tell() { printf '%s %s\n' "$1" "$2"; }
+dumper=$(command -v mariadb-dump || command -v mysqldump) || fail 'mysqldump is not installed'
+client=$(command -v mariadb || command -v mysql)
+with_creds() {
+  prog=$1; shift
+  if [ -n "$cnf" ]; then "$prog" --defaults-file="$cnf" "$@"
+  elif [ -n "$df" ]; then
+    "$prog" --defaults-extra-file="$df" ${dbu:+"--user=$dbu"} ${dbh:+"--host=$dbh"} \
+      ${dbp:+"--port=$dbp"} ${dbs:+"--socket=$dbs"} "$@"
+  else
+    "$prog" ${dbu:+"--user=$dbu"} ${dbh:+"--host=$dbh"} ${dbp:+"--port=$dbp"} \
+      ${dbs:+"--socket=$dbs"} "$@"
+  fi
+}
+mkdir -p -- "$dir" && chmod 700 -- "$dir" || fail "cannot create the dump folder $dir"
+for a in "$@"; do case $a in l:*) rm -f -- "$dir/${a#l:}";; esac; done
+sql="SELECT CONCAT(TABLE_NAME, ' (', ENGINE, ')') FROM information_schema.TABLES"
+sql="$sql WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+sql="$sql AND ENGINE <> 'InnoDB' ORDER BY TABLE_NAME"
+if [ -n "$client" ]; then
+  others=$(with_creds "$client" --batch --skip-column-names -e "$sql" -- "$db" 2>"$err") \
+    || fail "cannot connect to the database: $(cat "$err")"
+  others=$(printf '%s' "$others" | tr '\n' ',' | sed 's/,/, /g')
+  [ -z "$others" ] || tell warn "--single-transaction is consistent for InnoDB only: $others"
+fi
+events=--events routines=--routines tbs=
+while :; do
+  rc=$( { { with_creds "$dumper" --single-transaction --skip-lock-tables --triggers --comments \
+      $routines $events $tbs -- "$db" 2>"$err"; echo $? >&3; } | gzip -c >"$tmp"; } 3>&1 ) \
+    || fail "writing $tmp failed (disk full?)"
+  [ "$rc" = 0 ] && break
+  if [ -z "$tbs" ] && grep -q 'PROCESS privilege' "$err"; then
+    tbs=--no-tablespaces
+    tell note 'the user lacks the PROCESS privilege: dumping again with --no-tablespaces'
+  elif [ -n "$events" ] && grep -qi 'denied' "$err" && grep -qi 'event' "$err"; then
+    events=
+    tell note 'the user may not dump events: dumping again without --events'
+  elif [ -n "$routines" ] && grep -qi 'denied' "$err" \
+      && grep -qiE 'procedure|function|routine|proc' "$err"; then
+    routines=
+    tell note 'the user may not dump routines: dumping again without --routines'
+  else
+    fail "mysqldump failed (exit $rc): $(cat "$err")"
+  fi
+done
+[ -s "$err" ] && tell warn "mysqldump said: $(head -c 2000 "$err" | tr '\n' ' ')"
+vrc=$( { { gzip -dc -- "$tmp"; echo $? >&3; } | tail -n 5 >"$tailf"; } 3>&1 )
+[ "$vrc" = 0 ] || fail "the compressed dump is damaged (gzip -d exit $vrc); not kept"
+grep -q '^-- Dump completed' "$tailf" \
+  || fail "the dump lacks mysqldump's completion trailer ('-- Dump completed'); not kept"
+chmod 600 -- "$tmp" && mv -f -- "$tmp" "$dir/$final" || fail "cannot rename $tmp to $dir/$final"
+stat -c %s -- "$dir/$final" >"$dir/.$final.size" || fail "cannot record the dump's size"
+for a in "$@"; do case $a in p:*) rm -f -- "$dir/${a#p:}" "$dir/.${a#p:}.size";; esac; done
+printf '%s\n' "$logline" >>"$meta/log"
+tell done "$dir/$final $(stat -c %s -- "$dir/$final")"
+"""
+
+
+class DumpFacts(FactBase):
+    """The dump folder in one round trip: host clock, dumps (mtime, size), leftovers, tools."""
+
+    def command(self, root, folder, meta, cnf, defaults_file):
+        return StringCommand(
+            *_assign(r=root or "", dir=folder, meta=meta, cnf=cnf, df=defaults_file or ""),
+            _FACT_SCRIPT,
+        )
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def process(self, output: list[str]) -> list[str]:
+        return output
+
+
+def _assign(**values: str) -> list[StringCommand]:
+    """`name='value';` shell assignments, every value quoted."""
+    return [
+        StringCommand(name + "=", QuoteString(str(value)), ";", _separator="")
+        for name, value in values.items()
+    ]
+
+
+def dump_folder(deploy: Deploy, database: Database) -> DumpFolder:
+    """Read the current host's dump folder (one remote command)."""
+    lines = host.get_fact(
+        DumpFacts,
+        root=deploy.layout.root,
+        folder=database.dir,
+        meta=META_DIR,
+        cnf=CNF_NAME,
+        defaults_file=database.defaults_file,
+    )
+    return parse_dump_folder(lines, database)
+
+
+def dump_command(
+    root: str,
+    database: Database,
+    final: str,
+    logline: str,
+    cnf: str | None,
+    prune: list[str] = (),
+    leftovers: list[str] = (),
+) -> StringCommand:
+    """The remote command that writes, verifies and renames one dump (see _DUMP_SCRIPT)."""
+    plain = cnf is None  # without an uploaded file the non-secret settings go on argv
+    values = {
+        "r": root,
+        "dir": database.dir,
+        "meta": META_DIR,
+        "db": database.name,
+        "final": final,
+        "cnf": cnf or "",
+        "df": database.defaults_file or "",
+        "dbu": (database.user or "") if plain else "",
+        "dbh": (database.host or "") if plain else "",
+        "dbp": str(database.port or "") if plain else "",
+        "dbs": (database.socket or "") if plain else "",
+        "logline": logline,
+    }
+    args = [QuoteString(f"l:{n}") for n in leftovers] + [QuoteString(f"p:{n}") for n in prune]
+    return StringCommand(*_assign(**values), "set", "--", *args, ";", _DUMP_SCRIPT)
+
+
+def run_dump(state: State, host: Host, command: StringCommand, database_name: str) -> bool:
+    """Run the dump command and tell the user its notes and warnings (shown even on success)."""
+    ok, output = host.run_shell_command(
+        command, print_output=state.print_output, print_input=state.print_input
+    )
+    label = f"dump {database_name}"
+    for line in output.stdout_lines:
+        tag, _, text = line.partition(" ")
+        if tag == "warn":
+            host.log_styled(f"{label}: warning: {text}", fg="yellow", log_func=logger.warning)
+        elif tag == "note":
+            host.log(f"{label}: {text}", log_func=logger.info)
+        elif tag == "done":
+            path, _, size = text.rpartition(" ")
+            host.log(f"{label}: wrote {path} ({size} bytes)", log_func=logger.info)
+    if not ok:
+        for line in output.stderr_lines:
+            host.log_styled(line, fg="red", log_func=logger.error)
+    return ok
+
+
+def dump_file_name(database: Database, sha: str, when: float | None = None) -> str:
+    """<db>-<UTC YYYYmmddTHHMMSSZ>-<sha>.sql.gz: sorts by time, names the release it preceded."""
+    return f"{database.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(when))}-{sha}.sql.gz"
+
+
+@wanted_state
+def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
+    """
+    Ensure a complete dump of the database, younger than ``max_age``, is in the dump folder.
+
+    + deploy: the host's Deploy settings (root, release, deployed_by)
+    + database: the host's Database settings (see database.Database.from_host_data)
+
+    If the newest complete dump (``<dir>/<db>-<UTC time>-<sha>.sql.gz``) is fresh, nothing is
+    dumped. Otherwise ``mysqldump --single-transaction --skip-lock-tables`` (with triggers,
+    routines and events where the user may dump them; ``--no-tablespaces`` when the user lacks
+    PROCESS) is compressed into ``<dir>/.tmp-<name>``, checked (mysqldump's exit status, the
+    gzip stream, the ``-- Dump completed`` trailer) and only then renamed into place, mode
+    0600 in a 0700 folder. A failed dump leaves no file and fails the host, which stops the
+    deploy before the switch. With ``password_env`` the password travels by SFTP into
+    ``.atomic-deploy/mysqldump.cnf`` (created 0600 before it is written, removed afterwards):
+    never in argv or output. Dumps beyond ``keep`` and leftovers of interrupted dumps are
+    removed; tables that are not InnoDB are named in a warning.
+
+    **Example:**
+
+    .. code:: python
+
+        dump.fresh_dump_present(name="fresh dump of craft", deploy=deploy, database=database)
+    """
+    folder = dump_folder(deploy, database)
+    label = f"dump {database.name}"
+    if not {"mysqldump", "mariadb-dump"} & folder.tools or "gzip" not in folder.tools:
+        yield from refuse(f"{label}: mysqldump and gzip must be installed on the host")
+        return
+    if folder.defaults_file == "missing":
+        yield from refuse(f"{label}: defaults_file {database.defaults_file} is not a readable file")
+        return
+    if folder.folder == "notdir":
+        yield from refuse(f"{label}: {database.dir} exists but is not a folder")
+        return
+    password = password_for(host.name) if database.password_env else None
+    if database.password_env and password is None:
+        yield from refuse(
+            f"{label}: no password for this host: load the inventory through "
+            "operations.config.inventory_hosts, which reads password_env"
+        )
+        return
+
+    plan = plan_dump(folder, database)
+    root = folder.root
+    meta = posixpath.join(root, META_DIR)
+    cnf = posixpath.join(meta, CNF_NAME)
+    say(plan.message)
+    if plan.leftovers:
+        say(f"{label}: remove leftovers of interrupted dumps: {', '.join(plan.leftovers)}")
+    if plan.prune:
+        say(f"{label}: remove {', '.join(plan.prune)} (keep {database.keep})")
+
+    if not plan.new_dump:
+        steps = []
+        doomed = [posixpath.join(root, database.dir, n) for n in plan.leftovers + plan.prune]
+        doomed += [posixpath.join(root, database.dir, f".{n}.size") for n in plan.prune]
+        if doomed:
+            steps.append(StringCommand("rm", "-f", "--", *map(QuoteString, doomed)))
+        if folder.stale_cnf:
+            say(f"{label}: remove the option file left by an interrupted dump")
+            steps.append(StringCommand("rm", "-f", "--", QuoteString(cnf)))
+        if folder.mode and folder.mode != "700":
+            say(f"{label}: {database.dir}/ mode {folder.mode} -> 700")
+            folder_path = QuoteString(posixpath.join(root, database.dir))
+            steps.append(StringCommand("chmod", "700", folder_path))
+        if steps:
+            yield chain(*steps)
+        return
+
+    final = dump_file_name(database, deploy.release)
+    detail = f"{database.dir}/{final}"
+    logline = log_line("dump", deploy.release, deploy.deployed_by, detail)
+    if password is not None:
+        # The file exists with mode 0600 before the password is written into it (SFTP keeps
+        # an existing file's mode), inside the 0700 .atomic-deploy/.
+        q_meta, q_cnf = QuoteString(meta), QuoteString(cnf)
+        yield StringCommand(
+            "mkdir", "-p", q_meta, "&&", "chmod", "700", q_meta,
+            "&&", "rm", "-f", q_cnf, "&&", "(", "umask", "077", "&&", ":", ">", q_cnf, ")",
+        )  # fmt: skip
+        yield FileUploadCommand(io.StringIO(option_file(database, password)), cnf)
+    elif folder.stale_cnf:
+        yield StringCommand("rm", "-f", "--", QuoteString(cnf))
+    command = dump_command(
+        root,
+        database,
+        final,
+        logline,
+        cnf if password is not None else None,
+        prune=plan.prune,
+        leftovers=plan.leftovers,
+    )
+    yield FunctionCommand(run_dump, (command, database.name), {})
