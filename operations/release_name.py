@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pyinfra.api.exceptions import PyinfraError
 
-SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+SHA_RE = re.compile(r"^[0-9a-f]{7,40}\Z")  # \Z: "$" would allow a final "\n"
 # Names are shortened to this many hex digits (as `git log --abbrev=12` does): unambiguous
 # in practice, and short enough to read in paths and output.
 SHA_LENGTH = 12

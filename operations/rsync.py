@@ -35,19 +35,28 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def _ssh_option_path(path: str) -> str:
+    """`path` as ssh reads an option value: one word (a space would start a second file),
+    '%' doubled (ssh expands %-tokens in file names). '${' can't be escaped: ssh expands it.
+    """
+    escaped = path.replace("%", "%%").replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
 def _ssh_command(data: Any) -> str:
     """The `-e` value: ssh with the same port, key and host key policy as pyinfra uses."""
     parts = ["ssh", "-o", "BatchMode=yes"]
     policy = data.get("ssh_strict_host_key_checking") or "accept-new"
     parts += ["-o", f"StrictHostKeyChecking={policy}"]
     if data.get("ssh_known_hosts_file"):
-        parts += ["-o", f"UserKnownHostsFile={data.get('ssh_known_hosts_file')}"]
+        known = _ssh_option_path(str(data.get("ssh_known_hosts_file")))
+        parts += ["-o", f"UserKnownHostsFile={known}"]
     if data.get("ssh_config_file"):
         parts += ["-F", str(data.get("ssh_config_file"))]
     if data.get("ssh_port"):
         parts += ["-p", str(int(data.get("ssh_port")))]
     if data.get("ssh_key"):
-        parts += ["-i", str(data.get("ssh_key")), "-o", "IdentitiesOnly=yes"]
+        parts += ["-i", str(data.get("ssh_key")).replace("%", "%%"), "-o", "IdentitiesOnly=yes"]
     if data.get("ssh_user"):
         parts += ["-l", str(data.get("ssh_user"))]
     return shlex.join(parts)
