@@ -1,0 +1,130 @@
+"""Wanted state after the switch: every host answers its health check, or all are switched back.
+
+Two operations, both only on hosts whose ``current`` just changed (``_if=switch.did_change``):
+
+1. ``health_checked``: an HTTP GET of the host's URL from the machine running pyinfra, retried;
+   the result is kept in this module (imported modules are shared by all hosts).
+2. ``healthy_or_rolled_back``: pyinfra runs each operation on every host before the next, so
+   here every host's result is known. If any host failed, each host points ``current`` back
+   at the release it replaced (by rename), logs ``health-failed`` and ``rollback``, and fails
+   with a message saying what failed and that it rolled back; the run exits non-zero and the
+   on_failure hooks run.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Generator
+
+from pyinfra import host, logger
+from pyinfra.api import QuoteString, StringCommand
+
+from .common import append_log, atomic_link, chain, preparing, say, wanted_state
+from .facts import deploy_state
+from .layout import RELEASES_DIR, Deploy
+from .live import Health
+from .plan import current_release, log_line, previous_release
+
+# host name -> None (healthy) or what failed
+RESULTS: dict[str, str | None] = {}
+
+
+def check_once(health: Health, url: str) -> str | None:
+    """One request: None if the answer is as expected, else what was wrong."""
+    request = urllib.request.Request(url, headers={"User-Agent": "atomic-deploy health check"})
+    try:
+        with urllib.request.urlopen(request, timeout=health.timeout) as response:  # noqa: S310
+            status, body = response.status, response.read(1024 * 1024)
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read(1024 * 1024)
+    except (urllib.error.URLError, OSError) as e:
+        return f"GET {url}: {getattr(e, 'reason', None) or e}"
+    if status != health.status:
+        return f"GET {url}: status {status}, expected {health.status}"
+    if health.contains and health.contains not in body.decode(errors="replace"):
+        return f"GET {url}: the response does not contain {health.contains!r}"
+    return None
+
+
+def check(health: Health, url: str, sleep: Callable[[float], None] = time.sleep) -> str | None:
+    """check_once, retried `health.retries` times `health.delay` apart; the last failure."""
+    problem = None
+    for attempt in range(health.retries + 1):
+        if attempt:
+            sleep(health.delay)
+        problem = check_once(health, url)
+        if problem is None:
+            return None
+    return f"{problem} ({health.retries + 1} attempts)"
+
+
+@wanted_state
+def health_checked(deploy: Deploy, health: Health) -> Generator:
+    """
+    Ensure this host's health check result is known (checked from the machine running pyinfra).
+
+    + deploy: the host's Deploy settings
+    + health: the client's Health settings
+
+    Never a change; give ``_if=<switch op>.did_change``.
+
+    **Example:**
+
+    .. code:: python
+
+        health.health_checked(name="health checked", deploy=deploy, health=h, _if=sw.did_change)
+    """
+    url = health.url_for(host.name)
+    if preparing():
+        if current_release(deploy_state(deploy.layout, deploy.release)) != deploy.release:
+            say(f"health check after the switch: GET {url} expecting {health.status}")
+        return
+    problem = check(health, url)
+    RESULTS[host.name] = problem
+    if problem is None:
+        host.log(f"health check ok: GET {url}", log_func=logger.info)
+    else:
+        host.log_styled(f"health check failed: {problem}", fg="red", log_func=logger.error)
+    return
+    yield
+
+
+@wanted_state
+def healthy_or_rolled_back(deploy: Deploy, health: Health) -> Generator:
+    """
+    Ensure every checked host was healthy, or switch this host back to the release it replaced.
+
+    + deploy: the host's Deploy settings
+    + health: the client's Health settings
+
+    **Example:**
+
+    .. code:: python
+
+        health.healthy_or_rolled_back(name="all hosts healthy", deploy=deploy, health=h,
+                                      _if=sw.did_change)
+    """
+    failed = {name: problem for name, problem in RESULTS.items() if problem}
+    if preparing() or not failed:
+        return
+    sha = deploy.release
+    state = deploy_state(deploy.layout, sha)
+    summary = "; ".join(f"{name}: {problem}" for name, problem in sorted(failed.items()))
+    by = deploy.deployed_by
+    back = previous_release(state) if current_release(state) == sha else None
+    steps = [append_log(state.root, log_line("health-failed", sha, by, summary))]
+    if back is None:
+        message = f"health check failed ({summary}); no previous release to switch back to"
+    else:
+        say(f"current: {RELEASES_DIR}/{sha} -> {RELEASES_DIR}/{back} (health check failed)")
+        steps = [
+            atomic_link(posixpath.join(state.root, "current"), f"{RELEASES_DIR}/{back}"),
+            *steps,
+            append_log(state.root, log_line("rollback", back, by, f"from {sha} (health check)")),
+        ]
+        message = f"health check failed ({summary}); rolled back to {RELEASES_DIR}/{back}"
+    yield chain(*steps)
+    yield StringCommand("echo", QuoteString(f"atomic-deploy: {message}"), ">&2;", "exit", "1")

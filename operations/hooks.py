@@ -1,0 +1,180 @@
+"""Wanted states around the switch that run the client's hooks (shell commands it wrote).
+
+Each hook runs on the host as the SSH user, in the new release's folder, as
+``cd releases/<sha> && env ATOMIC_...=... sh -c '<hook>'``: the command runs exactly as
+written, the environment values are quoted. Its output (stdout and stderr) is shown,
+prefixed by the host, whether it succeeds or not. A failing hook is recorded in the deploy
+log (``hook-failed``).
+
+* ``before_switch`` runs once every host has the release, only while the release is not live
+  yet; deploy.py registers it with the barrier, so a failure means no host switches.
+* ``after_switch`` runs only on hosts whose ``current`` just changed.
+* ``on_failure`` runs on every host that was armed (after populate) when the run fails later:
+  the failing host when its operation fails, the others when pyinfra stops the run. Their own
+  failures are only reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, QuoteString, State, StringCommand
+from pyinfra.api.host import Host
+from pyinfra.api.state import BaseStateCallback
+
+from .common import append_log, preparing, say, wanted_state
+from .facts import DeployState, deploy_state
+from .layout import Deploy, release_path
+from .live import Hooks
+from .plan import current_release, log_line, previous_release
+
+# host name -> (root, hook commands ready to run), for on_failure
+_ARMED: dict[str, tuple[str, list[tuple[str, StringCommand]]]] = {}
+
+
+def hook_env(root: str, sha: str, previous: str | None, host_name: str) -> dict[str, str]:
+    """The environment a hook sees."""
+    return {
+        "ATOMIC_HOST": host_name,
+        "ATOMIC_DEPLOY_ROOT": root,
+        "ATOMIC_RELEASE": sha,
+        "ATOMIC_RELEASE_PATH": release_path(root, sha),
+        "ATOMIC_PREVIOUS_RELEASE": previous or "",
+    }
+
+
+def hook_command(folder: str, env: dict[str, str], command: str) -> StringCommand:
+    """cd into `folder` and run `command` (as written) with `env`; output merged into stdout."""
+    assigns = [StringCommand(f"{k}=", QuoteString(v), _separator="") for k, v in env.items()]
+    return StringCommand(
+        "cd", QuoteString(folder), "&&", "env", *assigns, "sh", "-c", QuoteString(command), "2>&1"
+    )
+
+
+def _previous(state: DeployState, sha: str) -> str | None:
+    """The release live before `sha`: the live one now, or (after the switch) the one before."""
+    live = current_release(state)
+    return live if live != sha else previous_release(state)
+
+
+def _prepared(state: DeployState, deploy: Deploy, commands: tuple[str, ...]) -> list:
+    env = hook_env(state.root, deploy.release, _previous(state, deploy.release), host.name)
+    folder = release_path(state.root, deploy.release)
+    return [(command, hook_command(folder, env, command)) for command in commands]
+
+
+def run_hooks(
+    state: State, host: Host, point: str, root: str, release: str, by: str, hooks: list
+) -> bool:
+    """Run hooks one after the other, showing their output; stop at the first failure."""
+    for text, command in hooks:
+        ok, output = host.run_shell_command(command, print_input=state.print_input)
+        lines = output.stdout_lines + output.stderr_lines
+        if ok:
+            host.log(f"{point} hook `{text}`: ok", log_func=logger.info)
+            for line in lines:
+                host.log(f"  {line}", log_func=logger.info)
+            continue
+        host.log_styled(f"{point} hook `{text}` failed:", fg="red", log_func=logger.error)
+        for line in lines:
+            host.log_styled(f"  {line}", fg="red", log_func=logger.error)
+        line = log_line("hook-failed", release, by, f"{point}: {text}")
+        host.run_shell_command(append_log(root, line))
+        return False
+    return True
+
+
+@wanted_state
+def hooks_run(deploy: Deploy, hooks: Hooks, point: str) -> Generator:
+    """
+    Ensure the client's ``point`` hooks ran for this release (before or after the switch).
+
+    + deploy: the host's Deploy settings
+    + hooks: the client's Hooks
+    + point: ``"before_switch"`` (runs while the release is not live yet) or ``"after_switch"``
+      (give ``_if=<switch op>.did_change``)
+
+    **Example:**
+
+    .. code:: python
+
+        hooks.hooks_run(name="before_switch hooks", deploy=deploy, hooks=h, point="before_switch")
+    """
+    commands = getattr(hooks, point)
+    state = deploy_state(deploy.layout, deploy.release)
+    if not commands or (point == "before_switch" and current_release(state) == deploy.release):
+        return
+    say(f"{point} hooks in releases/{deploy.release}: " + "; ".join(commands))
+    prepared = _prepared(state, deploy, commands)
+    args = (point, state.root, deploy.release, deploy.deployed_by, prepared)
+    yield FunctionCommand(run_hooks, args, {})
+
+
+class _OnFailure(BaseStateCallback):
+    @staticmethod
+    def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
+        run_on_failure(state, host)
+
+
+def run_on_failure(state: State, target: Any) -> None:
+    """Run the on_failure hooks of `target` once, if it was armed; failures only reported."""
+    armed = _ARMED.pop(target.name, None)
+    if armed is None:
+        return
+    root, hooks = armed
+    for text, command in hooks:
+        ok, output = target.run_shell_command(command)
+        status = "ok" if ok else "failed"
+        target.log(f"on_failure hook `{text}`: {status}", log_func=logger.warning)
+        for line in output.stdout_lines + output.stderr_lines:
+            target.log(f"  {line}", log_func=logger.warning)
+
+
+def _install(state: State) -> None:
+    if any(isinstance(h, _OnFailure) for h in state.callback_handlers):
+        return
+    state.add_callback_handler(_OnFailure())
+    ask = state.should_raise_failed_hosts
+
+    def should_raise(state_: State) -> bool:
+        decision = ask(state_) if ask else True
+        if decision is not False:
+            for target in list(state_.inventory):
+                run_on_failure(state_, target)
+        return decision
+
+    state.should_raise_failed_hosts = should_raise
+
+
+@wanted_state
+def on_failure_armed(deploy: Deploy, hooks: Hooks) -> Generator:
+    """
+    Ensure the client's ``on_failure`` hooks run if this deploy fails from here on.
+
+    + deploy: the host's Deploy settings
+    + hooks: the client's Hooks
+
+    Bookkeeping only: never shows as a change. ``on_failure_disarmed`` ends the window.
+
+    **Example:**
+
+    .. code:: python
+
+        hooks.on_failure_armed(name="on_failure hooks armed", deploy=deploy, hooks=h)
+    """
+    if hooks.on_failure and not preparing():
+        state = deploy_state(deploy.layout, deploy.release)
+        _install(host.state)
+        _ARMED[host.name] = (state.root, _prepared(state, deploy, hooks.on_failure))
+    return
+    yield
+
+
+@wanted_state
+def on_failure_disarmed() -> Generator:
+    """Ensure the on_failure hooks no longer run for this host (the deploy went through)."""
+    _ARMED.pop(host.name, None)
+    return
+    yield

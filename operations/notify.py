@@ -1,0 +1,120 @@
+"""Notifications: one JSON POST to the client's webhook per deploy or rollback run.
+
+Sent from the machine running pyinfra, once per run (not per host), after a real run: by the
+final operation (``notified``, ``_run_once=True``) when the run got there, else when the
+process exits (the run failed). A webhook that fails or is slow (5 s timeout) only warns: the
+deploy's outcome does not depend on it. ``--dry`` sends nothing.
+
+The message: ``{"action", "release", "hosts", "failed_hosts", "outcome", "duration_seconds",
+"by", "client"}``; outcome is ``success`` or ``failure``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Generator
+from typing import Any
+
+from pyinfra import host, logger
+from pyinfra.api import State
+from pyinfra.api.state import StateStage
+
+from .common import preparing, wanted_state
+
+TIMEOUT = 5
+_STARTED = time.monotonic()
+_SENT: list[dict[str, Any]] = []  # what this run sent (at most one message)
+
+
+def message(action: str, release: str, state: State, by: str, client: str) -> dict[str, Any]:
+    """The JSON body for this run, from pyinfra's view of which hosts failed."""
+    targeted = sorted(h.name for h in state.inventory if state.is_host_in_limit(h))
+    failed = sorted(h.name for h in state.failed_hosts)
+    return {
+        "action": action,
+        "release": release,
+        "hosts": targeted,
+        "failed_hosts": failed,
+        "outcome": "failure" if failed else "success",
+        "duration_seconds": round(time.monotonic() - _STARTED, 1),
+        "by": by,
+        "client": client,
+    }
+
+
+def post(url: str, body: dict[str, Any], timeout: float = TIMEOUT) -> str | None:
+    """POST `body` as JSON; None on a 2xx answer, else what went wrong."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": "atomic-deploy"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            if 200 <= response.status < 300:
+                return None
+            return f"status {response.status}"
+    except urllib.error.HTTPError as e:
+        return f"status {e.code}"
+    except Exception as e:  # noqa: BLE001 - any failure of the webhook only warns
+        return str(getattr(e, "reason", None) or e)
+
+
+def send_once(url: str, body: dict[str, Any]) -> None:
+    if _SENT:
+        return
+    _SENT.append(body)
+    problem = post(url, body)
+    if problem:
+        logger.warning(f"notify: the webhook {url} failed ({problem}); the run is not affected")
+    else:
+        logger.info(f"notify: told {url} ({body['action']} {body['outcome']})")
+
+
+def arm(url: str, action: str, release: str, by: str, client: str) -> None:
+    """Send the message when the process ends, if the final operation did not (the run failed).
+
+    An exit hook covers every way a real run can fail (pyinfra stops after failed hosts, or
+    every host failed); a dry run never reaches the execute stage and sends nothing.
+    """
+    state = host.state
+    if getattr(state, "_atomic_deploy_notify", False):
+        return
+    state._atomic_deploy_notify = True
+
+    def at_exit() -> None:
+        if state.current_stage >= StateStage.Execute:
+            send_once(url, message(action, release, state, by, client))
+
+    atexit.register(at_exit)
+
+
+@wanted_state
+def notified(url: str, action: str, release: str, by: str, client: str) -> Generator:
+    """
+    Ensure the webhook was told how this run went (call with ``_run_once=True``, last).
+
+    + url: the webhook
+    + action: ``"deploy"`` or ``"rollback"``
+    + release: the release deployed or rolled back to
+    + by: user@machine running pyinfra
+    + client: the client file
+
+    Never a change: a message is not a change to the site.
+
+    **Example:**
+
+    .. code:: python
+
+        notify.notified(name="webhook told", url=url, action="deploy", release=sha,
+                        by=by, client=file, _run_once=True)
+    """
+    if not preparing():
+        send_once(url, message(action, release, host.state, by, client))
+    return
+    yield

@@ -1,0 +1,142 @@
+"""Wanted state of restore_dump.py: the dump taken before a release is loaded into the database.
+
+Never automatic: only restore_dump.py runs it, one host at a time (``--limit``), after the
+usual confirmation (or ``-y``). The dump is the one the deploy log shows was written last
+before the switch to ``<sha>``, so it holds the database as it was before that release (and
+its migrations) went live.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from collections.abc import Generator
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, QuoteString, StringCommand
+
+from .common import refuse, say, wanted_state
+from .database import CNF_NAME, Database, format_age, option_file, password_for
+from .dump import _assign, dump_folder
+from .facts import deploy_state
+from .layout import META_DIR, Deploy
+from .live import NO_RELEASE
+from .plan import log_line, parse_log_details
+
+# Inputs: r (root), file (dump, relative to r), db, cnf (uploaded option file or empty), df
+# (the host's option file or empty), dbu/dbh/dbp/dbs, logline. dash has no pipefail: the
+# first exit status of the pipeline comes back through fd 3.
+_RESTORE_SCRIPT = r"""
+umask 077
+cd "$r" || exit 1
+case $df in "~/"*) df=$HOME/${df#"~/"};; esac
+[ -z "$cnf" ] || trap 'rm -f -- "$cnf"' EXIT
+client=$(command -v mariadb || command -v mysql) || { echo 'mysql is not installed' >&2; exit 1; }
+set --
+if [ -n "$cnf" ]; then set -- --defaults-file="$cnf"
+elif [ -n "$df" ]; then set -- --defaults-extra-file="$df"
+fi
+if [ -z "$cnf" ]; then
+  set -- "$@" ${dbu:+"--user=$dbu"} ${dbh:+"--host=$dbh"} ${dbp:+"--port=$dbp"} \
+    ${dbs:+"--socket=$dbs"}
+fi
+rc=$( { { gzip -dc -- "$file"; echo $? >&3; } | "$client" "$@" -- "$db"; } 3>&1 ) || {
+  echo "loading $file into $db failed" >&2; exit 1; }
+[ "$rc" = 0 ] || { echo "$file is damaged (gzip exit $rc); the load stopped early" >&2; exit 1; }
+printf '%s\n' "$logline" >>"$META_DIR/log"
+"""
+
+
+def dump_before(log: list[str], release: str) -> str | None:
+    """File name of the dump written before the newest switch to `release` (by the deploy log).
+
+    A deploy writes a dump only when the newest one is older than max_age, so this is the
+    newest "dump" event before that "switch" event, whichever release it was made for.
+    """
+    last_dump = found = None
+    for _, event, sha, detail in parse_log_details(log):
+        if event == "dump":
+            last_dump = posixpath.basename(detail)
+        elif event == "switch" and sha == release:
+            found = last_dump
+    return found
+
+
+def rolled_back_from(log: list[str]) -> str | None:
+    """The release the newest rollback moved away from (its dump holds the older database)."""
+    for _, event, _sha, detail in reversed(parse_log_details(log)):
+        if event == "rollback":
+            word = detail.removeprefix("named; left ").removeprefix("from ").split(" ", 1)[0]
+            return word if word != "-" else None
+    return None
+
+
+@wanted_state
+def dump_restored(deploy: Deploy, database: Database, release: str | None) -> Generator:
+    """
+    Ensure the dump taken before ``release`` was loaded into the host's database.
+
+    + deploy: the host's Deploy settings
+    + database: the host's Database settings
+    + release: whose dump (None: the release the newest rollback moved away from)
+
+    **Example:**
+
+    .. code:: python
+
+        restore.dump_restored(name="dump restored", deploy=deploy, database=db, release=None)
+    """
+    state = host.state
+    targeted = [h.name for h in state.inventory if state.is_host_in_limit(h)]
+    if len(targeted) > 1:
+        yield from refuse(
+            f"restore one host at a time: add --limit {targeted[0]} (dumps are per host, and a "
+            "database several hosts share must be loaded once)"
+        )
+        return
+    if release is None:
+        release = rolled_back_from(deploy_state(deploy.layout, NO_RELEASE).log)
+        if release is None:
+            yield from refuse("no rollback in the deploy log: name the release whose dump to "
+                              "load with --data 'release=\"<sha>\"'")  # fmt: skip
+            return
+    folder = dump_folder(deploy, database)
+    name = dump_before(deploy_state(deploy.layout, NO_RELEASE).log, release)
+    dump = next((d for d in folder.dumps if d.name == name and d.intact), None)
+    if dump is None:
+        why = f"{database.dir}/{name} is gone or damaged" if name else "the deploy log names none"
+        yield from refuse(f"no dump taken before releases/{release} to load: {why}")
+        return
+    say(
+        f"load {database.dir}/{name} ({format_age(folder.now - dump.mtime)} old, taken before "
+        f"releases/{release}) into database {database.name}: its current content is replaced"
+    )
+    password = password_for(host.name) if database.password_env else None
+    if database.password_env and password is None:
+        yield from refuse(f"no password for database {database.name}: set {database.password_env}")
+        return
+    root = folder.root
+    meta = posixpath.join(root, META_DIR)
+    cnf = posixpath.join(meta, CNF_NAME) if password is not None else ""
+    if password is not None:
+        q_meta, q_cnf = QuoteString(meta), QuoteString(cnf)
+        yield StringCommand(
+            "mkdir", "-p", q_meta, "&&", "chmod", "700", q_meta,
+            "&&", "rm", "-f", q_cnf, "&&", "(", "umask", "077", "&&", ":", ">", q_cnf, ")",
+        )  # fmt: skip
+        yield FileUploadCommand(io.StringIO(option_file(database, password)), cnf)
+    plain = password is None
+    values = {
+        "r": root,
+        "file": posixpath.join(database.dir, name),
+        "db": database.name,
+        "cnf": cnf,
+        "df": database.defaults_file or "",
+        "dbu": (database.user or "") if plain else "",
+        "dbh": (database.host or "") if plain else "",
+        "dbp": str(database.port or "") if plain else "",
+        "dbs": (database.socket or "") if plain else "",
+        "META_DIR": META_DIR,
+        "logline": log_line("restore", release, deploy.deployed_by, f"{database.dir}/{name}"),
+    }
+    yield StringCommand(*_assign(**values), _RESTORE_SCRIPT)

@@ -1,0 +1,129 @@
+"""Wanted state of rollback.py: `current` points at an earlier (or a named) release.
+
+The target is the host's previous release by its deploy log (plan.previous_release: the
+release `current` pointed at before the live one, skipping releases a rollback moved away
+from), or the release named with ``--data 'release="<sha>"'``. All targeted hosts or none:
+`rollback_target_ready` checks every host first (registered with the barrier), and the
+switch only happens when it succeeded on every host.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Generator
+
+from pyinfra import host
+
+from .common import append_log, atomic_link, chain, preparing, refuse, say, wanted_state
+from .facts import DeployState, deploy_state
+from .layout import RELEASES_DIR, Layout
+from .live import NO_RELEASE
+from .plan import current_release, log_line, previous_release
+from .release_name import SHA_LENGTH
+
+# host name -> the target it found (filled while executing, op by op)
+TARGETS: dict[str, str] = {}
+
+
+def find_target(state: DeployState, named: str | None) -> tuple[str | None, str]:
+    """(release to point current at, or None; why not) for one host's state."""
+    if named is not None:
+        for candidate in dict.fromkeys((named, named[:SHA_LENGTH])):
+            if state.complete(candidate):
+                return candidate, ""
+        return None, f"{RELEASES_DIR}/{named} is not a complete release on this host"
+    target = previous_release(state)
+    if target is None:
+        return None, "the deploy log names no earlier release that is still complete here"
+    return target, ""
+
+
+def planned_target(layout: Layout, named: str | None) -> str | None:
+    """The host's target as read now (used to name the operations; re-checked under the lock)."""
+    target, _ = find_target(deploy_state(layout, NO_RELEASE), named)
+    return target
+
+
+@wanted_state
+def rollback_target_ready(layout: Layout, named: str | None, planned: str | None) -> Generator:
+    """
+    Ensure the rollback target is a complete release on this host (else refuse, naming it).
+
+    + layout: the host's Layout
+    + named: the release the user named, or None for the previous one
+    + planned: the target found when the run started
+
+    **Example:**
+
+    .. code:: python
+
+        barrier.required_before_switch(host.name, rollback.rollback_target_ready(
+            name="rollback target present", layout=layout, named=None, planned=target))
+    """
+    state = deploy_state(layout, NO_RELEASE)
+    target, why = find_target(state, named)
+    if target is None:
+        yield from refuse(f"cannot roll back: {why}; nothing was switched on any host")
+        return
+    if planned is not None and target != planned:
+        yield from refuse(
+            f"cannot roll back: the target changed to {target} while the run started "
+            f"(was {planned}); run it again"
+        )
+        return
+    if not preparing():
+        TARGETS[host.name] = target
+
+
+@wanted_state
+def targets_agree(named: str | None) -> Generator:
+    """
+    Ensure every targeted host rolls back to the same release (else refuse, naming them).
+
+    + named: the release the user named (then they agree by construction)
+
+    Checked while executing, when every host has found its target.
+    """
+    if preparing() or named is not None:
+        return
+    if len(set(TARGETS.values())) > 1:
+        found = ", ".join(f"{name}: {sha}" for name, sha in sorted(TARGETS.items()))
+        yield from refuse(
+            f"cannot roll back: the hosts' previous releases differ ({found}); name one with "
+            "--data 'release=\"<sha>\"'; nothing was switched on any host"
+        )
+
+
+@wanted_state
+def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool) -> Generator:
+    """
+    Ensure ``current`` points at ``releases/<target>``, switched by rename(2), and log it.
+
+    + layout: the host's Layout
+    + target: the release found when the run started (re-read from TARGETS when executing)
+    + by: user@machine, for the deploy log
+    + named: the user named the target; then the release left is not marked as rolled back
+      from (so a "roll forward" keeps the older release as the rollback target)
+
+    **Example:**
+
+    .. code:: python
+
+        rollback.current_rolled_back(name="current rolled back", layout=layout, target=t,
+                                     by=by, named=False, _if=barrier.all_hosts_ready(state))
+    """
+    target = TARGETS.get(host.name, target)
+    if target is None:
+        return
+    state = deploy_state(layout, NO_RELEASE)
+    have = state.link_target("current")
+    want = f"{RELEASES_DIR}/{target}"
+    if have == want:
+        return
+    was = current_release(state)
+    how = "named; left " if named else "from "  # plan.previous_release skips "from" releases
+    say(f"current: {have or '(none)'} -> {want}")
+    yield chain(
+        atomic_link(posixpath.join(state.root, "current"), want),
+        append_log(state.root, log_line("rollback", target, by, f"{how}{was or '-'}")),
+    )

@@ -1,0 +1,192 @@
+"""What a host's deploy root says about the live site: release, history, dumps, lock, drift.
+
+`report` and `drift` are pure (tested without a host); `status_shown` is the only operation
+of status.py: it reads the host (one or two round trips, plus one for dumps) and prints the
+report to stdout, once per host, as text or as one JSON object per line. It never changes
+anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from typing import Any
+
+from pyinfra import host
+
+from .common import wanted_state
+from .database import Database, DumpFolder, format_age
+from .dump import dump_folder
+from .facts import DeployState, deploy_state
+from .layout import RELEASES_DIR, TMP_PREFIX, Deploy, Layout, shared_link_target
+from .live import NO_RELEASE
+from .lock import describe
+from .manifest import parse_differences
+from .plan import current_release, previous_release, release_order
+from .release_name import SHA_RE
+
+_PRINTED: set[str] = set()  # hosts whose status was printed (op bodies may run twice)
+
+
+def history(state: DeployState, lines: int) -> list[dict[str, str]]:
+    """The last `lines` entries of the deploy log, oldest first."""
+    out = []
+    for line in state.log:
+        parts = line.split("\t")
+        if len(parts) >= 3 and SHA_RE.match(parts[2]):
+            parts += [""] * (5 - len(parts))
+            out.append(
+                dict(zip(("time", "event", "release", "by", "detail"), parts[:5], strict=True))
+            )
+    return out[-lines:] if lines > 0 else []
+
+
+def drift(state: DeployState, layout: Layout) -> list[str]:
+    """What differs from what a deploy of the live release leaves (`state` read for it)."""
+    found = []
+    live = current_release(state)
+    have = state.link_target("current")
+    if have is None:
+        found.append(f"current is {state.current}, not a link into {RELEASES_DIR}/")
+    elif live is None or not state.complete(live):
+        found.append(f"current -> {have}, which is not a complete release")
+    docroot_target = f"current/{layout.docroot}"
+    if state.link_target("docroot") != docroot_target:
+        found.append(f"{layout.docroot} is {state.docroot} (should be a link -> {docroot_target})")
+    if live and state.complete(live):
+        if state.manifest == "changed":
+            edits = ", ".join(parse_differences(state.differences)[:10])
+            found.append(f"{RELEASES_DIR}/{live} was changed on the server ({edits})")
+        elif state.manifest == "missing":
+            found.append(f"{RELEASES_DIR}/{live} has no manifest")
+        for i, (_kind, path) in enumerate(layout.shared_paths):
+            want = f"link {shared_link_target(path)}"
+            if state.release_kind(i) != want:
+                found.append(
+                    f"{RELEASES_DIR}/{live}/{path} is {state.release_kind(i)} "
+                    f"(should be a link -> shared/{path})"
+                )
+            if state.shared_kind(i) == "missing":
+                found.append(f"shared/{path} is missing")
+    found += [f"leftover temporary link {name}" for name in state.temp_links]
+    found += [
+        f"leftover of an interrupted run: {RELEASES_DIR}/{name}"
+        for name in sorted(state.entries)
+        if name.startswith(TMP_PREFIX)
+    ]
+    return found
+
+
+def report(
+    host_name: str,
+    state: DeployState,
+    layout: Layout,
+    dumps: DumpFolder | None = None,
+    lines: int = 10,
+) -> dict[str, Any]:
+    """Everything status.py shows for one host, as a JSON-ready dict."""
+    live = current_release(state)
+    previous = previous_release(state)
+    events = history(state, len(state.log))
+    became_live = next(
+        (
+            e
+            for e in reversed(events)
+            if e["release"] == live and e["event"] in ("switch", "rollback")
+        ),
+        None,
+    )
+    releases = [
+        {"release": name, "live": name == live, "previous": name == previous}
+        for name in release_order(state)
+        if SHA_RE.match(name)
+    ]
+    newest = None
+    if dumps is not None:
+        intact = sorted((d for d in dumps.dumps if d.intact), key=lambda d: d.mtime)
+        if intact:
+            age = max(0, dumps.now - intact[-1].mtime)
+            newest = {"file": intact[-1].name, "age_seconds": age, "age": format_age(age)}
+    return {
+        "host": host_name,
+        "root": state.root,
+        "live": live,
+        "live_since": became_live["time"] if became_live else None,
+        "live_by": became_live["by"] if became_live else None,
+        "live_how": became_live["event"] if became_live else None,
+        "previous": previous,
+        "releases": releases,
+        "database": dumps is not None,
+        "newest_dump": newest,
+        "lock": describe(state.lock) if state.lock is not None else None,
+        "drift": drift(state, layout),
+        "history": events[-lines:] if lines > 0 else [],
+    }
+
+
+def format_text(data: dict[str, Any]) -> str:
+    """The report as the lines a person reads."""
+    out = [f"{data['host']}: {data['root']}"]
+    if data["live"]:
+        since = (
+            f" ({data['live_how']} {data['live_since']} by {data['live_by']})"
+            if data["live_since"]
+            else ""
+        )
+        out.append(f"  live: {RELEASES_DIR}/{data['live']}{since}")
+    else:
+        out.append("  live: none")
+    marks = [
+        r["release"] + (" (live)" if r["live"] else " (previous)" if r["previous"] else "")
+        for r in data["releases"]
+    ]
+    out.append(f"  releases, newest first: {', '.join(marks) or 'none'}")
+    if data["database"]:
+        dump = data["newest_dump"]
+        out.append(
+            f"  newest dump: {dump['file']} ({dump['age']} old)" if dump else "  newest dump: none"
+        )
+    out.append(f"  lock: held by {data['lock']}" if data["lock"] else "  lock: free")
+    if data["drift"]:
+        out.append("  drift:")
+        out += [f"    - {item}" for item in data["drift"]]
+    else:
+        out.append("  drift: none")
+    out.append(f"  history (last {len(data['history'])}):")
+    out += [
+        "    " + "  ".join(e[k] for k in ("time", "event", "release", "by", "detail")).rstrip()
+        for e in data["history"]
+    ]
+    return "\n".join(out)
+
+
+@wanted_state
+def status_shown(deploy: Deploy, database: Database | None, as_json: bool, lines: int) -> Generator:
+    """
+    Ensure the host's status was printed on stdout (changes nothing, never a change).
+
+    + deploy: the host's Deploy settings (layout)
+    + database: the host's Database, for the newest dump (None: no database)
+    + as_json: one JSON object per host instead of text
+    + lines: how many deploy log entries to show
+
+    **Example:**
+
+    .. code:: python
+
+        status.status_shown(name="status", deploy=deploy, database=None, as_json=False, lines=10)
+    """
+    if host.name in _PRINTED:
+        return
+    _PRINTED.add(host.name)
+    state = deploy_state(deploy.layout, NO_RELEASE)
+    live = current_release(state)
+    if live:
+        state = deploy_state(deploy.layout, live)
+    dumps = None
+    if database is not None:
+        dumps = dump_folder(deploy, database)
+    data = report(host.name, state, deploy.layout, dumps, lines)
+    print(json.dumps(data, sort_keys=True) if as_json else format_text(data), flush=True)
+    return
+    yield
