@@ -1,0 +1,547 @@
+#!/usr/bin/env python3
+"""Benchmark: atomic-deploy against the bare-shell floor (bench/floor.sh), same work, same run.
+
+    python3 bench/run.py                 # the full benchmark (~10 min on 2 cores), as root
+    python3 bench/run.py --reps 1 --quick  # a smoke run: every scenario once, 1/8 hosts only
+
+Needs only what scripts/test-env.sh installs. Starts its own sshd's on 127.0.0.1 (LogLevel
+VERBOSE, sessions counted from their logs), generates a deterministic Craft-CMS-like site in a
+local git repo, deploys with the real pyinfra CLI (`-y`) to fresh roots on a tmpfs (and on the
+disk for (a)/(b)), alternating contestants run by run, and writes bench/results.md.
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import random
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from helpers import (  # noqa: E402 - needs the sys.path entry above
+    DEPLOY_USER,
+    SiteRepo,
+    SshHost,
+    host_entry,
+    make_ssh_keys,
+    start_sshd,
+    write_client,
+)
+
+BASE = Path("/srv/atomic-deploy-bench")
+FLOOR = REPO / "bench" / "floor.sh"
+RESULTS = REPO / "bench" / "results.md"
+SEED = 7
+RUN_TIMEOUT = 600  # seconds, per contestant run: a hung run is killed, not waited for
+SSHDS = 4  # several inventory hosts share an sshd (different roots)
+MODES = {"copy": "cp", "hardlink": "cp-al", "reflink": "reflink"}  # tool mode -> floor mode
+
+
+# --------------------------------------------------------------------------- the site
+
+
+def generate_site(path: Path, quick: bool) -> tuple[SiteRepo, list[str]]:
+    """A Craft-CMS-like site (~6,000 files, ~80 MB; seeded) and commits changing one file each."""
+    rng = random.Random(SEED)
+    words = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 10)))
+        for _ in range(400)
+    ]
+
+    def php(n_lines: int) -> str:
+        lines = ["<?php", "", f"namespace Vendor\\{rng.choice(words).title()};", ""]
+        for _ in range(n_lines):
+            lines.append(
+                f"    ${rng.choice(words)} = $this->{rng.choice(words)}"
+                f"('{rng.choice(words)}', {rng.randint(0, 9999)});"
+            )
+        return "\n".join(lines) + "\n"
+
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    n_vendor = 700 if quick else 5600
+    for i in range(n_vendor):  # ~160 packages (vendor/name/src/Dir/File.php)
+        package = i % 160
+        pkg = f"vendor/{words[package % 40]}/{words[40 + package]}/src/{words[200 + i % 7].title()}"
+        f = path / pkg / f"{words[i % 397].title()}{i}.php"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(php(rng.randint(40, 200)))
+    for i in range(40 if quick else 330):
+        ext = rng.choice(["css", "js", "svg", "png", "woff2"])
+        f = path / "htdocs/assets" / rng.choice(words[:20]) / f"{rng.choice(words)}-{i}.{ext}"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(rng.randbytes(rng.randint(2_000, 70_000)))
+    sizes = [1, 2, 2, 3, 3, 4, 5, 1, 2, 3, 4] if not quick else [1, 2]
+    for i, mb in enumerate(sizes):  # the few big binaries (videos, PDFs)
+        f = path / "htdocs/assets/media" / f"clip-{i}.bin"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(rng.randbytes(mb * 1_000_000))
+    (path / "htdocs/index.php").write_text(
+        "<?php\nrequire __DIR__ . '/../vendor/autoload.php';\necho 'release ' . "
+        "trim(file_get_contents(__DIR__ . '/../VERSION'));\n"
+    )
+    (path / "vendor/autoload.php").write_text("<?php\n// autoload\n")
+    for d, n in (("templates", 60), ("config", 12), ("modules/site", 25)):
+        for i in range(n if not quick else 5):
+            f = path / d / f"{rng.choice(words)}-{i}.twig"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(php(rng.randint(5, 40)))
+    (path / "storage").mkdir()
+    (path / "storage/.gitkeep").write_text("")
+    (path / "content").mkdir()
+    (path / "content/seed.txt").write_text("seed\n")
+    (path / "VERSION").write_text("1\n")
+    repo = SiteRepo(path)
+    repo.git("init", "-q", "-b", "main")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "--no-gpg-sign", "-m", "site")
+    shas = [repo.head()]
+    for n in range(2, 5):  # commits that change one small file each
+        shas.append(repo.commit({"VERSION": f"{n}\n"}, f"version {n}"))
+    return repo, shas
+
+
+def tree_size(path: Path) -> tuple[int, int]:
+    files = size = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        if ".git" in dirnames:
+            dirnames.remove(".git")
+        for name in filenames:
+            files += 1
+            size += os.lstat(os.path.join(dirpath, name)).st_size
+    return files, size
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Sample:
+    seconds: float
+    sessions: float  # remote commands per host (sshd "Starting session:" lines)
+    maxrss_mb: float | None = None  # pyinfra's peak RSS (tool only)
+
+
+@dataclass
+class Bench:
+    servers: list
+    site: SiteRepo
+    shas: list[str]
+    workdir: Path
+    samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    counter: int = 0
+    last_output: str = ""
+
+    @property
+    def hosts(self) -> list[SshHost]:
+        return [s.host for s in self.servers]
+
+    def sessions(self) -> int:
+        return sum(h.sessions() for h in self.hosts)
+
+    def add(self, scenario: str, contestant: str, sample: Sample) -> None:
+        self.samples.setdefault((scenario, contestant), []).append(sample)
+
+    def checkout(self, index: int) -> str:
+        self.site.git("checkout", "-q", "--detach", self.shas[index])
+        return self.shas[index][:12]
+
+    def fresh_roots(self, storage: Path, n: int) -> list[Path]:
+        """n empty deploy roots owned by deploy (the old ones are removed, untimed)."""
+        self.counter += 1
+        parent = storage / f"r{self.counter}"
+        for old in storage.glob("r*"):
+            shutil.rmtree(old, ignore_errors=True)
+        parent.mkdir(parents=True)
+        parent.chmod(0o755)
+        roots = [parent / f"root{i:02d}" for i in range(n)]
+        for root in roots:
+            root.mkdir()
+            shutil.chown(root, DEPLOY_USER, DEPLOY_USER)
+        return roots
+
+    def host_for(self, i: int) -> SshHost:
+        return self.hosts[i % len(self.hosts)] if i else self.hosts[0]
+
+    def inventory(self, roots: list[Path], mode: str) -> Path:
+        entries = [
+            host_entry(self.host_for(i), root, name=f"h{i:02d}") for i, root in enumerate(roots)
+        ]
+        return write_client(
+            self.workdir / f"inv-{self.counter}-{mode}",
+            source=self.site.path,
+            hosts=entries,
+            ssh=self.hosts[0],
+            keep_releases=5,
+            copy_mode=mode,
+        )
+
+    def tool(self, inventory: Path, n_hosts: int, *extra: str, script: str = "deploy.py") -> Sample:
+        argv = [sys.executable, "-m", "pyinfra", "-y", str(inventory), script, *extra]
+        if "--dry" in extra:
+            argv.remove("-y")
+        before = self.sessions()
+        seconds, rss, self.last_output = timed(argv, cwd=REPO)
+        return Sample(seconds, (self.sessions() - before) / n_hosts, rss)
+
+    def floor(self, roots: list[Path], floor_mode: str) -> Sample:
+        sha = self.site.head()[:12]
+        before = self.sessions()
+
+        def one(i: int) -> float:
+            h = self.host_for(i)
+            ssh = shlex.join(ssh_argv(h))
+            argv = ["bash", str(FLOOR), ssh, f"{h.user}@{h.hostname}", str(roots[i]),
+                    str(self.site.path), sha, floor_mode]  # fmt: skip
+            return timed(argv, cwd=REPO)[0]
+
+        start = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(roots)) as pool:
+            list(pool.map(one, range(len(roots))))
+        seconds = time.monotonic() - start
+        return Sample(seconds, (self.sessions() - before) / len(roots))
+
+    def floor_rollback(self, root: Path, previous: str) -> Sample:
+        h = self.hosts[0]
+        before = self.sessions()
+        command = (
+            f"cd '{root}' && ln -sfn releases/{previous} .current.tmp"
+            " && mv -Tf .current.tmp current"
+        )
+        seconds = timed([*ssh_argv(h), f"{h.user}@{h.hostname}", command], cwd=REPO)[0]
+        return Sample(seconds, self.sessions() - before)
+
+
+def ssh_argv(h: SshHost) -> list[str]:
+    """The floor's ssh: plain OpenSSH, the same key and host-key file as the tool uses."""
+    return ["ssh", "-F", "/dev/null", "-i", str(h.key), "-p", str(h.port), "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={h.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes"]  # fmt: skip
+
+
+def timed(argv: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Run argv (must succeed): wall seconds, peak RSS in MB (it and waited children), output."""
+    with tempfile.TemporaryFile() as out:
+        start = time.monotonic()
+        proc = subprocess.Popen(  # noqa: S603 - argv built here
+            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        )  # fmt: skip
+        timer = threading.Timer(RUN_TIMEOUT, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        seconds = time.monotonic() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            out.seek(0)
+            text = out.read().decode(errors="replace")
+            raise SystemExit(f"bench: {argv[:6]} failed rc={proc.returncode}\n{text[-4000:]}")
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    return seconds, usage.ru_maxrss / 1024, text
+
+
+def du_kb(*paths: Path) -> list[int]:
+    """du -sk of each path, counting a hard-linked inode only at its first path (like du)."""
+    out = subprocess.run(  # noqa: S603 - fixed argv
+        ["du", "-sk", *map(str, paths)], capture_output=True, text=True, check=True
+    ).stdout
+    return [int(line.split()[0]) for line in out.splitlines()]
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def single_host(b: Bench, storage: Path, label: str, mode: str, reps: int, disk: dict) -> None:
+    """(a) first deploy, (b) redeploy one file changed, (c) same sha again, (d) rollback."""
+    rollback = (REPO / "rollback.py").exists()
+    for rep in range(reps):
+        for contestant in ("tool", "floor"):  # alternated run by run
+            [root] = b.fresh_roots(storage, 1)
+            inv = b.inventory([root], mode)
+
+            def run(contestant: str = contestant, root: Path = root, inv: Path = inv) -> Sample:
+                if contestant == "tool":
+                    return b.tool(inv, 1)
+                return b.floor([root], MODES[mode])
+
+            key = f"{label} {mode}"
+            first = b.checkout(0)
+            sample = run()
+            b.add(f"(a) first deploy [{key}]", contestant, sample)
+            if key == "tmpfs copy":  # the same work as (e) at 1 host
+                b.add("(e) 1 hosts, first deploy", contestant, sample)
+            if mode == "reflink" and contestant == "tool":
+                fell_back = "copied instead" in b.last_output
+                b.notes["reflink"] = (
+                    "the file system can't clone (tmpfs/ext4): the tool fell back to copy and "
+                    "said so" if fell_back else "cloned (the file system supports reflinks)"
+                )
+            second = b.checkout(1)
+            sample = run()
+            b.add(f"(b) redeploy, 1 file changed [{key}]", contestant, sample)
+            if key == "tmpfs copy":
+                b.add("(e) 1 hosts, redeploy", contestant, sample)
+            if rep == 0:
+                disk[(label, mode, contestant)] = du_kb(
+                    root / "deploy-cache", root / "releases" / first, root / "releases" / second
+                )
+            if key != "tmpfs copy":
+                continue
+            b.add(f"(c) same sha again [{key}]", contestant, run())
+            if rollback:
+                if contestant == "tool":
+                    sample = b.tool(inv, 1, script="rollback.py")
+                else:
+                    sample = b.floor_rollback(root, first)
+                b.add(f"(d) rollback [{key}]", contestant, sample)
+    if not rollback:
+        b.notes["(d) rollback"] = "not measured: no rollback yet (no rollback.py in the checkout)"
+
+
+def many_hosts(b: Bench, storage: Path, counts: list[int], reps: int, big_reps: int) -> None:
+    """(e) N hosts at once: first deploy, then redeploy of a sha differing by one file."""
+    for n in [c for c in counts if c != 1]:  # 1 host: measured as (a)/(b) tmpfs copy
+        for _rep in range(reps if n <= 8 else big_reps):
+            for contestant in ("tool", "floor"):
+                roots = b.fresh_roots(storage, n)
+                inv = b.inventory(roots, "copy")
+                for index, what in ((0, "first deploy"), (1, "redeploy")):
+                    b.checkout(index)
+                    sample = b.tool(inv, n) if contestant == "tool" else b.floor(roots, "cp")
+                    b.add(f"(e) {n} hosts, {what}", contestant, sample)
+
+
+def dry_converged(b: Bench, storage: Path, reps: int) -> None:
+    """(f) --dry on a converged host (after a real deploy of the same sha)."""
+    [root] = b.fresh_roots(storage, 1)
+    inv = b.inventory([root], "copy")
+    b.checkout(0)
+    b.tool(inv, 1)
+    for _ in range(reps):
+        b.add("(f) --dry, converged host", "tool", b.tool(inv, 1, "--dry"))
+    b.tool(inv, 1, "--dry", "--json")  # untimed: how many wanted states (operations) ran
+    # stdout (the JSON: {"plan": [one entry per operation], ...}) and stderr share one file
+    start = b.last_output.find('{"plan"')
+    try:
+        states = len(json.JSONDecoder().raw_decode(b.last_output[start:])[0]["plan"])
+    except (ValueError, KeyError):
+        states = 0
+    b.notes["wanted states"] = str(states)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt(samples: list[Sample] | None) -> str:
+    if not samples:
+        return "-"
+    s = [x.seconds for x in samples]
+    return f"{statistics.median(s):.2f} s ({min(s):.2f}-{max(s):.2f})"
+
+
+def median(samples: list[Sample] | None, attr: str = "seconds") -> float | None:
+    values = [getattr(x, attr) for x in samples or [] if getattr(x, attr) is not None]
+    return statistics.median(values) if values else None
+
+
+def machine() -> list[str]:
+    def version(argv: list[str]) -> str:
+        out = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+        return (out.stdout or out.stderr).splitlines()[0].strip()
+
+    import pyinfra
+
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return [
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- machine: {os.cpu_count()} CPUs (nproc), {int(mem) // 1024} MB memory, "
+        f"kernel {platform.release()}",
+        f"- Python {platform.python_version()}, pyinfra {pyinfra.__version__}, "
+        f"{version(['rsync', '--version'])}, {version(['ssh', '-V'])}",
+    ]
+
+
+def report(b: Bench, args, disk: dict, site_files: int, site_bytes: int, elapsed: float) -> str:
+    keys = list(dict.fromkeys(s for s, _ in b.samples))
+    rows = ["| scenario | tool median (min-max) | floor median (min-max) | tool / floor "
+            "| remote cmds/host tool / floor | tool peak RSS |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
+    for scenario in keys:
+        tool, floor = b.samples.get((scenario, "tool")), b.samples.get((scenario, "floor"))
+        t, f = median(tool), median(floor)
+        ratio = f"**{t / f:.2f}x**" if t and f else "-"
+        sessions = f"{median(tool, 'sessions') or 0:.0f}"
+        if floor:
+            sessions += f" / {median(floor, 'sessions'):.0f}"
+        rss = median(tool, "maxrss_mb")
+        memory = f"{rss:.0f} MB" if rss else "-"
+        rows.append(f"| {scenario} | {fmt(tool)} | {fmt(floor)} | {ratio} | {sessions} "
+                    f"| {memory} |")  # fmt: skip
+    lines = ["# Benchmark results: atomic-deploy vs. the bare-shell floor", ""]
+    command = " ".join(["python3 bench/run.py", *sys.argv[1:]])
+    lines += [f"Written by `{command}` in {elapsed / 60:.1f} min.", ""]
+    lines += machine()
+    lines += [
+        f"- site: {site_files:,} files, {site_bytes / 1e6:.0f} MB (seed {SEED}), git commits "
+        "that change one small file each",
+        f"- {args.reps} runs per contestant and scenario ({args.big_reps} for [disk] and 32 "
+        "hosts, 1 for reflink, which can't clone here: the 15-minute budget on 2 cores), "
+        "contestants alternated run by run (tool, floor, tool, floor, ...); median and "
+        "(min-max) wall time; (e) at 1 host is the (a)/(b) [tmpfs copy] runs",
+        "- deploy roots on a **tmpfs** unless the scenario says [disk] (ext4 on a virtual disk: "
+        "noisier)",
+        f"- sshd's on 127.0.0.1 ({SSHDS}, several hosts share one with different roots), "
+        "LogLevel VERBOSE; remote commands = `Starting session:` lines per host (the tool's "
+        "rsync counts as one)",
+        "- floor = `bench/floor.sh`: one `rsync -a --delete` over ssh + one ssh command "
+        "(copy, link shared dirs, rename, switch by rename, prune); hardlink mode vs. the "
+        "floor with `cp -al`; reflink vs. the floor with `cp --reflink=auto`",
+        "",
+        *rows,
+        "",
+    ]
+    for name, note in b.notes.items():
+        lines.append(f"- {name}: {note}")
+    lines += ["", "Disk used per release (`du -sk` of deploy-cache, release 1, release 2 in one "
+              "call: a hard-linked inode counts once, where du meets it first):", "",
+              "| storage, mode | contestant | deploy-cache | 1st release | additional release |",
+              "|---|---|---|---|---|"]  # fmt: skip
+    for (label, mode, contestant), (cache, one, two) in disk.items():
+        lines.append(f"| {label} {mode} | {contestant} | {cache:,} kB | {one:,} kB | {two:,} kB |")
+    lines += ["", "## Targets", ""]
+    lines += targets(b)
+    return "\n".join(lines) + "\n"
+
+
+def ratio(b: Bench, scenario: str) -> float | None:
+    t, f = median(b.samples.get((scenario, "tool"))), median(b.samples.get((scenario, "floor")))
+    return t / f if t and f else None
+
+
+def targets(b: Bench) -> list[str]:
+    out = []
+
+    def check(name: str, value: float | None, limit: float, unit: str = "x") -> None:
+        if value is None:
+            out.append(f"- {name}: not measured")
+            return
+        verdict = "met" if value <= limit else "**not met**"
+        out.append(f"- {name}: {value:.2f}{unit} (target <= {limit:g}{unit}): {verdict}")
+
+    check("(a) first deploy, tmpfs copy", ratio(b, "(a) first deploy [tmpfs copy]"), 1.5)
+    check("(b) redeploy, tmpfs copy", ratio(b, "(b) redeploy, 1 file changed [tmpfs copy]"), 1.5)
+    check("(c) same sha, tmpfs copy", ratio(b, "(c) same sha again [tmpfs copy]"), 2)
+    check("(c) remote commands per host",
+          median(b.samples.get(("(c) same sha again [tmpfs copy]", "tool")), "sessions"), 2,
+          " cmds")  # fmt: skip
+    if ("(d) rollback [tmpfs copy]", "tool") in b.samples:
+        check("(d) rollback", ratio(b, "(d) rollback [tmpfs copy]"), 2)
+    else:
+        out.append("- (d) rollback: not measured: no rollback yet")
+    check("(e) 8 hosts, redeploy", ratio(b, "(e) 8 hosts, redeploy"), 1.5)
+    one = median(b.samples.get(("(e) 1 hosts, redeploy", "tool")))
+    many = median(b.samples.get(("(e) 32 hosts, redeploy", "tool")))
+    check("(e) time at 32 hosts / time at 1 host, redeploy", many / one if one and many else None,
+          3)  # fmt: skip
+    states = int(b.notes.get("wanted states", "0")) or None
+    dry = median(b.samples.get(("(f) --dry, converged host", "tool")), "sessions")
+    check("(f) --dry remote commands per host per wanted state",
+          dry / states if dry is not None and states else None, 1, " cmds")  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5, help="runs per contestant and scenario")
+    parser.add_argument("--big-reps", type=int, default=3,
+                        help="runs per contestant for the disk variant and 32 hosts")
+    parser.add_argument("--quick", action="store_true", help="small site, 1 and 8 hosts only")
+    parser.add_argument("--hosts", default="1,8,32", help="host counts for (e)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench: run as root after `bash scripts/test-env.sh`")
+    started = time.monotonic()
+    counts = [1, 8] if args.quick else [int(n) for n in args.hosts.split(",")]
+
+    if BASE.exists():
+        for mount in (BASE / "tmpfs",):
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)  # noqa: S603, S607
+        shutil.rmtree(BASE, ignore_errors=True)
+    BASE.mkdir(parents=True)
+    BASE.chmod(0o755)
+    tmpfs, disk_dir = BASE / "tmpfs", BASE / "disk"
+    tmpfs.mkdir()
+    disk_dir.mkdir()
+    subprocess.run(  # noqa: S603, S607 - fixed argv
+        ["mount", "-t", "tmpfs", "-o", "size=12g,mode=755", "tmpfs", str(tmpfs)], check=True
+    )
+    servers = []
+    try:
+        keys = BASE / "ssh"
+        client_key, host_key = make_ssh_keys(keys)
+        known = keys / "known_hosts"
+        known.write_text("")
+        for i in range(SSHDS):
+            servers.append(start_sshd(keys, f"bench{i}", client_key=client_key,
+                                      host_key=host_key, known_hosts=known,
+                                      skip_ports={s.host.port for s in servers}))  # fmt: skip
+        print("bench: generating the site ...", flush=True)
+        site, shas = generate_site(BASE / "site", args.quick)
+        files, size = tree_size(site.path)
+        print(f"bench: site {files:,} files, {size / 1e6:.0f} MB", flush=True)
+        b = Bench(servers, site, shas, BASE / "work")
+        disk: dict = {}
+        load = [os.getloadavg()[0]]
+        for mode in MODES:
+            # tmpfs can't clone: reflink is its fallback (= copy); one run shows its cost
+            reps = 1 if mode == "reflink" else args.reps
+            print(f"bench: (a)-(d) tmpfs, copy_mode {mode}, {reps} runs ...", flush=True)
+            single_host(b, tmpfs, "tmpfs", mode, reps, disk)
+            print(f"bench:   {(time.monotonic() - started) / 60:.1f} min", flush=True)
+        print("bench: (a)-(b) disk, copy_mode copy ...", flush=True)
+        single_host(b, disk_dir, "disk", "copy", args.big_reps, disk)
+        for old in disk_dir.glob("r*"):
+            shutil.rmtree(old, ignore_errors=True)
+        print(f"bench: (e) {counts} hosts ...", flush=True)
+        many_hosts(b, tmpfs, counts, args.reps, args.big_reps)
+        print(f"bench:   {(time.monotonic() - started) / 60:.1f} min", flush=True)
+        print("bench: (f) --dry on a converged host ...", flush=True)
+        dry_converged(b, tmpfs, args.reps)
+        load.append(os.getloadavg()[0])
+        b.notes["load average (1 min) at start / end"] = " / ".join(f"{x:.1f}" for x in load)
+        elapsed = time.monotonic() - started
+        text = report(b, args, disk, files, size, elapsed)
+        RESULTS.write_text(text)
+        print(text)
+        print(f"bench: wrote {RESULTS} ({elapsed / 60:.1f} min)")
+    finally:
+        for server in servers:
+            server.stop()
+        subprocess.run(["umount", "-l", str(tmpfs)], capture_output=True, check=False)  # noqa: S603, S607
+
+
+if __name__ == "__main__":
+    main()
