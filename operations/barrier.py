@@ -1,4 +1,4 @@
-"""No host switches `current` unless every targeted host populated the release.
+"""No host switches `current` unless every targeted host is ready: populated (and dumped).
 
 pyinfra runs deploy.py once per host, but imported modules are shared by all hosts: this
 module is where the hosts meet. `FAIL_PERCENT = 0` (config.py) already stops the run after a
@@ -12,21 +12,24 @@ from collections.abc import Callable
 from pyinfra.api import State
 from pyinfra.api.operation import OperationMeta
 
-_POPULATED: dict[str, OperationMeta] = {}
+_REQUIRED: dict[str, list[OperationMeta]] = {}
 
 
-def record_populated(host_name: str, meta: OperationMeta) -> None:
-    """Remember the populate operation of `host_name`."""
-    _POPULATED[host_name] = meta
+def required_before_switch(host_name: str, meta: OperationMeta) -> OperationMeta:
+    """Remember an operation of `host_name` that must succeed before any host switches."""
+    _REQUIRED.setdefault(host_name, []).append(meta)
+    return meta
 
 
-def all_hosts_populated(state: State) -> Callable[[], bool]:
-    """An `_if` callable: true only when populate succeeded on every host in --limit."""
+def all_hosts_ready(state: State) -> Callable[[], bool]:
+    """An `_if` callable: true only when every required operation succeeded on every host
+    in --limit (a host that failed to connect recorded none, so it blocks the switch too)."""
 
     def check() -> bool:
         targeted = [h.name for h in state.inventory if state.is_host_in_limit(h)]
         return all(
-            name in _POPULATED and _POPULATED[name].is_complete() and _POPULATED[name].did_succeed()
+            _REQUIRED.get(name)
+            and all(meta.is_complete() and meta.did_succeed() for meta in _REQUIRED[name])
             for name in targeted
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import getpass
 import json
+import os
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -18,22 +19,46 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import paramiko
 import yaml
 from pyinfra.api.exceptions import PyinfraError
 
-from .release_name import ReleaseError, resolve_release
+from .database import DEFAULT_DIR, DEFAULT_KEEP, DEFAULT_MAX_AGE, remember_password
+from .layout import CACHE_DIR, META_DIR, RELEASES_DIR, SHARED_DIR
+from .live import uploads_source
+from .php_reload import php_errors
+from .release_name import ReleaseError, check_release_value, resolve_release
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "client.schema.json"
 MAX_FILE_BYTES = 256 * 1024  # a client file is a screenful; anything bigger is a mistake
 MAX_DEPTH = 16
+MAX_NODES = 20_000  # values, counted with aliases expanded
 
 # Messages for schema keywords whose default wording shows a regex instead of a reason.
 _PATTERN_HINTS = {
     "relpath": "must be a path relative to the release: no leading '/', no '..' or '.' parts, "
     "no empty parts, no newline",
-    "root": "must be an absolute path other than '/', without a trailing '/' or newline",
+    "root": "must be an absolute path other than '/', without '.' or '..' parts, '//', a "
+    "trailing '/' or a newline",
     "name": "must be letters, digits, '_', '.', '-' (not starting with '.' or '-')",
     "pattern": "must be a non-empty rsync pattern without newlines",
+    "dbname": "must be letters, digits, '_', '$', '-' (at most 64, not starting with '-')",
+    # inline patterns, by key
+    "key:name": "must be '@local' or letters, digits, '_', '.', ':', '-' (not starting with "
+    "'.', ':' or '-')",
+    "key:hostname": "must be a host name or IP address: letters, digits, '_', '.', ':', '-'",
+    "duration": "must be a number and a unit: s, m, h or d (e.g. 30m, 1h, 2d)",
+    "hostfile": "must be an absolute path or start with ~/ (a file on the host), no newline",
+    "abspath": "must be an absolute path without newlines",
+    "url": "must be an http:// or https:// URL: host name or [IPv6], optional port and path, "
+    "no query, quotes or spaces",
+}
+
+# Keys refused with a reason rather than "unknown key".
+_FORBIDDEN_KEYS = {
+    "password": "a plain password is not allowed in the client file: use password_env (an "
+    "environment variable on the machine running pyinfra) or defaults_file (an option file on "
+    "the host, e.g. ~/.my.cnf)",
 }
 
 
@@ -53,7 +78,13 @@ class Client:
     shared_files: tuple[str, ...]
     keep_releases: int
     allow_dirty: bool
+    copy_mode: str = "copy"
+    shared_mode: str | None = None
+    shared_group: str | None = None
     hosts: list[dict[str, Any]] = field(default_factory=list)
+    database: dict[str, Any] | None = None  # the client's section; hosts hold the merged one
+    php: dict[str, Any] | None = None  # the after-switch step (php_reload.py)
+    live: dict[str, Any] = field(default_factory=dict)  # hooks, health, notify (live.py)
 
 
 def _schema() -> dict[str, Any]:
@@ -74,6 +105,8 @@ def _describe(error: jsonschema.ValidationError, defs: dict[str, Any]) -> str:
         allowed = list(error.schema.get("properties", {}))
         extra = [k for k in error.instance if k not in allowed]
         parts = []
+        for key in [k for k in extra if k in _FORBIDDEN_KEYS]:
+            return f"{_key_path([*error.absolute_path, key])}: {_FORBIDDEN_KEYS[key]}"
         for key in extra:
             close = difflib.get_close_matches(str(key), allowed, n=2, cutoff=0.6)
             hint = " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)" if close else ""
@@ -81,21 +114,51 @@ def _describe(error: jsonschema.ValidationError, defs: dict[str, Any]) -> str:
         return f"{where}: {'; '.join(parts)}; allowed keys: {', '.join(allowed)}"
     if error.validator == "pattern":
         ref = next((name for name, d in defs.items() if d == error.schema), None)
-        hint = _PATTERN_HINTS.get(ref or "", f"must match {error.validator_value}")
+        key = f"key:{error.absolute_path[-1]}" if error.absolute_path else ""
+        hint = _PATTERN_HINTS.get(ref or "") or _PATTERN_HINTS.get(
+            key, f"must match {error.validator_value}"
+        )
         return f"{where}: {error.instance!r} {hint}"
     if error.validator == "required":
         return f"{where}: missing required key {error.message.split()[0]}"
     return f"{where}: {error.message}"
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level
+def _control_char_errors(value: Any, path: tuple = ()) -> list[tuple[str, str]]:
+    """(key path, message) for each string value holding a newline, carriage return or NUL.
+
+    No value of a client file may: they would end up in paths, names and host commands.
+    """
     if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+        return [e for k, v in value.items() for e in _control_char_errors(v, (*path, k))]
     if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
+        return [e for i, v in enumerate(value) for e in _control_char_errors(v, (*path, i))]
+    if isinstance(value, str) and any(c in value for c in "\n\r\0"):
+        where = _key_path(path)
+        message = f"{where}: {value!r} contains a newline, carriage return or NUL; use one line"
+        return [(where, message)]
+    return []
+
+
+def _too_complex(doc: Any) -> str | None:
+    """Why `doc` is too deep or too big once aliases are expanded, else None.
+
+    Bounded work: YAML aliases make a small file a huge tree ("billion laughs"), so this stops
+    after MAX_NODES values instead of walking it all.
+    """
+    stack, seen = [(doc, 0)], 0
+    while stack:
+        value, level = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            return f"more than {MAX_NODES} values once anchors and aliases are expanded"
+        if level > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(value, dict):
+            stack.extend((v, level + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, level + 1) for v in value)
+    return None
 
 
 def read_document(file: Path) -> dict[str, Any]:
@@ -113,8 +176,9 @@ def read_document(file: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         kind = "empty" if doc is None else f"a {type(doc).__name__}"
         raise ConfigError(f"{file}: the document is {kind}; expected a mapping of keys")
-    if _depth(doc) > MAX_DEPTH:
-        raise ConfigError(f"{file}: nested deeper than {MAX_DEPTH} levels")
+    problem = _too_complex(doc)
+    if problem:
+        raise ConfigError(f"{file}: {problem}; a client file is a screenful")
     return doc
 
 
@@ -140,6 +204,43 @@ def _semantic_errors(doc: dict[str, Any]) -> list[str]:
                 errors.append(
                     f"{key}[{idx}]: '{path}' is inside the shared path '{other}' ({other_key})"
                 )
+    client_db = doc.get("database")
+    top = _database_errors(client_db, "database", docroot) if client_db is not None else []
+    errors += top
+    for i, entry in enumerate(doc["hosts"]):
+        if "database" not in entry:
+            continue
+        where = f"hosts[{i}].database"
+        if client_db is None and "name" not in entry["database"]:
+            errors.append(f"{where}: missing required key 'name' (there is no top-level database)")
+            continue
+        merged = {**(client_db or {}), **entry["database"]}
+        for error in _database_errors(merged, where, docroot):
+            if "database" + error.removeprefix(where) not in top:  # said once, at the top
+                errors.append(error)
+    errors += php_errors(doc.get("php"))
+    return errors
+
+
+def _database_errors(db: dict[str, Any], where: str, docroot: str) -> list[str]:
+    """A database section's rules beyond the schema (credentials, where dumps may live)."""
+    errors = []
+    if "password_env" in db and "defaults_file" in db:
+        errors.append(f"{where}: give password_env or defaults_file, not both")
+    if "socket" in db and ("host" in db or "port" in db):
+        errors.append(f"{where}: give socket or host/port, not both")
+    folder = db.get("dir", DEFAULT_DIR)
+    first = folder.split("/", 1)[0]
+    if first == docroot:
+        errors.append(
+            f"{where}.dir: '{folder}' is inside the docroot '{docroot}', which the web server "
+            "serves; dumps must not be downloadable"
+        )
+    elif first in (CACHE_DIR, RELEASES_DIR, SHARED_DIR, META_DIR, "current"):
+        errors.append(
+            f"{where}.dir: '{folder}' is inside '{first}', which atomic-deploy manages (and "
+            "releases and shared paths can be served); use e.g. 'backups'"
+        )
     return errors
 
 
@@ -150,7 +251,14 @@ def load_client(file: str | Path) -> Client:
     schema = _schema()
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))
-    problems = [_describe(e, schema["$defs"]) for e in errors]
+    # A schema pattern's '$' also matches before a final newline: control characters are
+    # refused here, for every value, and their pattern errors are not repeated.
+    control = _control_char_errors(doc)
+    problems = [m for _, m in control] + [
+        _describe(e, schema["$defs"])
+        for e in errors
+        if _key_path(e.absolute_path) not in {where for where, _ in control}
+    ]
     if not problems:
         problems = _semantic_errors(doc)
     if problems:
@@ -163,7 +271,10 @@ def load_client(file: str | Path) -> Client:
     ssh = doc.get("ssh", {})
     hosts = []
     for entry in doc["hosts"]:
-        host = {**ssh, **entry}
+        # The top-level root is every host's default (it used to be accepted and ignored).
+        host = {**ssh, **({"root": doc["root"]} if "root" in doc else {}), **entry}
+        if "database" in doc or "database" in entry:
+            host["database"] = {**doc.get("database", {}), **entry.get("database", {})}
         for key in ("key", "known_hosts"):
             if key in host:
                 host[key] = str((base / Path(host[key]).expanduser()).resolve())
@@ -176,8 +287,14 @@ def load_client(file: str | Path) -> Client:
         shared_dirs=tuple(doc.get("shared_dirs", ["cache", "content", "storage"])),
         shared_files=tuple(doc.get("shared_files", [])),
         keep_releases=doc.get("keep_releases", 5),
+        copy_mode=doc.get("copy_mode", "copy"),
+        shared_mode=doc.get("shared_mode"),
+        shared_group=doc.get("shared_group"),
         allow_dirty=doc.get("allow_dirty", False),
         hosts=hosts,
+        database=doc.get("database"),
+        php=doc.get("php"),
+        live={k: doc[k] for k in ("hooks", "health", "notify") if k in doc},
     )
 
 
@@ -218,10 +335,18 @@ def host_data(client: Client, host: dict[str, Any], release: str) -> dict[str, A
         "shared_dirs": list(client.shared_dirs),
         "shared_files": list(client.shared_files),
         "keep_releases": client.keep_releases,
+        "copy_mode": client.copy_mode,
+        "shared_mode": client.shared_mode,
+        "shared_group": client.shared_group,
         "release": release,
         "client_file": str(client.file),
         "deployed_by": f"{getpass.getuser()}@{socket.gethostname()}",
     }
+    if "database" in host:
+        data["database"] = database_host_data(host["database"])
+    data.update(client.live)
+    if client.php:
+        data["php"] = dict(client.php)
     if host["name"].startswith("@local"):
         return data
     policy = host.get("host_key_policy", "strict")
@@ -236,6 +361,96 @@ def host_data(client: Client, host: dict[str, Any], release: str) -> dict[str, A
         if key in host:
             data[pyinfra_key] = host[key]
     return data
+
+
+def database_host_data(db: dict[str, Any]) -> dict[str, Any]:
+    """The host data of a (merged) database section: defaults filled in, never a password."""
+    return {
+        **db,
+        "dir": db.get("dir", DEFAULT_DIR),
+        "max_age": db.get("max_age", DEFAULT_MAX_AGE),
+        "keep": db.get("keep", DEFAULT_KEEP),
+    }
+
+
+def read_passwords(
+    client: Client, environ: dict[str, str] | os._Environ[str] | None = None
+) -> dict[str, str]:
+    """Host name -> database password, read from the environment variables the client names.
+
+    Raises ConfigError (before any host is contacted) when a variable is unset or empty.
+    """
+    environ = os.environ if environ is None else environ
+    out = {}
+    for i, host in enumerate(client.hosts):
+        name = (host.get("database") or {}).get("password_env")
+        if not name:
+            continue
+        value = environ.get(name)
+        if not value:
+            state = "is empty" if value == "" else "is not set"
+            raise ConfigError(
+                f"{client.file}: hosts[{i}] ({host['name']}): database.password_env: "
+                f"the environment variable {name} {state} on this machine"
+            )
+        out[host["name"]] = value
+    return out
+
+
+def _user_ssh_config(address: str) -> dict[str, Any]:
+    """What ~/.ssh/config says for `address` (pyinfra honours its HostName, Port, known hosts)."""
+    path = Path("~/.ssh/config").expanduser()
+    if not path.is_file():
+        return {}
+    config = paramiko.SSHConfig()
+    with path.open(encoding="utf-8") as f:
+        config.parse(f)
+    return dict(config.lookup(address))
+
+
+def host_key_errors(client: Client) -> list[str]:
+    """One message per strict host whose key is not in its known_hosts file yet.
+
+    pyinfra would refuse such a host when connecting, with a message that does not say how to
+    fix it; checking before any connection also keeps the other hosts untouched. Looks the
+    host up the way pyinfra (paramiko) does: `host` on port 22, else `[host]:port`, hashed
+    entries included. A changed key can only be seen when connecting (pyinfra then says
+    "REMOTE HOST IDENTIFICATION HAS CHANGED").
+    """
+    errors = []
+    for i, host in enumerate(client.hosts):
+        if host["name"].startswith("@local") or host.get("host_key_policy", "strict") != "strict":
+            continue
+        address = host.get("hostname") or host["name"]
+        options = _user_ssh_config(address)
+        address = options.get("hostname", address)
+        port = int(host.get("port") or options.get("port", 22))
+        if "known_hosts" in host:
+            files = [host["known_hosts"]]
+        else:
+            default = options.get("userknownhostsfile", "~/.ssh/known_hosts")
+            files = [os.path.expanduser(f) for f in default.split()]
+        entry = address if port == 22 else f"[{address}]:{port}"
+        keys = paramiko.HostKeys()
+        unreadable = []
+        for known in files:
+            try:
+                keys.load(known)
+            except (OSError, paramiko.SSHException) as e:
+                unreadable.append(f"{known} ({getattr(e, 'strerror', None) or e})")
+        if keys.lookup(entry):
+            continue
+        scan = f"ssh-keyscan{'' if port == 22 else f' -p {port}'} {address}"
+        where = f"hosts[{i}] ({host['name']})"
+        what = f"cannot read {', '.join(unreadable)}; " if unreadable else ""
+        errors.append(
+            f"{where}: known_hosts: {what}no key for {entry} in {' '.join(files)}, and "
+            "host_key_policy is 'strict' (the default), so the host would be refused. Add its "
+            f"key after checking the fingerprint ({scan} | ssh-keygen -lf - shows it; compare "
+            f"with the host's own): {scan} >> {files[0]}; or set host_key_policy: accept-new "
+            "to trust the host on first use"
+        )
+    return errors
 
 
 def inventory_hosts(
@@ -270,10 +485,33 @@ def _inventory_hosts(yml: Path, root: str | Path | None, argv: list[str]) -> lis
         allow_dirty = value
     explicit = _cli_value(cli["release"]) if "release" in cli else None
     try:
-        release = resolve_release(client.source, allow_dirty=allow_dirty, explicit=explicit)
+        if not uploads_source(argv):  # rollback/status/restore: the release is on the hosts
+            release = None if explicit is None else check_release_value(explicit, "--data release")
+        else:
+            release = resolve_release(client.source, allow_dirty=allow_dirty, explicit=explicit)
     except ReleaseError as e:
         raise ReleaseError(f"{yml}: {e}") from None
+    problems = host_key_errors(client)
+    if problems:
+        raise ConfigError(f"{client.file}:\n  " + "\n  ".join(problems))
+    for name, password in read_passwords(client).items():
+        remember_password(name, password)
     return [(h["name"], host_data(client, h, release)) for h in client.hosts]
+
+
+def database_reference_table() -> str:
+    """The README's table of the database section's keys, generated from the schema."""
+    spec = _schema()["$defs"]["database"]["properties"]
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for key, raw in spec.items():
+        if key == "name":
+            default = "(required)"
+        elif "default" in raw:
+            default = f"`{raw['default']}`"
+        else:
+            default = ""
+        rows.append(f"| `{key}` | {default} | {raw.get('description', '')} |")
+    return "\n".join(rows)
 
 
 def reference_table() -> str:
@@ -306,7 +544,7 @@ def reference_table() -> str:
         else:
             default = ""
         meaning = spec.get("description", "")
-        if key in ("ssh", "hosts"):
+        if key in ("ssh", "hosts", "database", "php", "hooks", "health", "notify"):
             obj = resolve(spec.get("items", spec))
             keys = ", ".join(f"`{k}`" for k in obj["properties"])
             meaning = (meaning + " " if meaning else "SSH settings for every host: ") + (

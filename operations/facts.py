@@ -8,11 +8,12 @@ that host (see `deploy_state`): a converged host costs one read per run phase.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, State, StringCommand
-from pyinfra.api.state import BaseStateCallback
+from pyinfra.api.state import BaseStateCallback, StateStage
 
 from .layout import MANIFEST, MARKER, META_DIR, Layout
 from .manifest import listing_command
@@ -145,10 +146,33 @@ class DeployState:
         return self.complete(sha) and self.manifest == "ok"
 
 
+# Run before _SCRIPT when the read also takes the deploy lock (see `fold_lock_into_read`), with
+# $owner set to the lock's owner file. Only where the deploy can go on without creating
+# anything first: the root and .atomic-deploy/ exist, the host passes the preflight checks
+# (rsync, `current`/docroot not real folders or files, releases/<sha> absent or complete);
+# otherwise it does nothing and the lock is taken by its own command after preflight.
+# mkdir is atomic: of two concurrent deploys only one gets it; the read that follows
+# reports the lock's owner either way.
+_TAKE_LOCK = r"""
+( [ -n "$r" ] || r=$HOME
+  cd "$r" 2>/dev/null && [ -w . ] && [ -d "$meta" ] && [ ! -L "$meta" ] || exit 0
+  command -v rsync >/dev/null 2>&1 || exit 0
+  for x in current "$docroot"; do [ -L "$x" ] || [ ! -e "$x" ] || exit 0; done
+  if [ -e "releases/$sha" ] || [ -L "releases/$sha" ]; then
+    [ -d "releases/$sha" ] && [ ! -L "releases/$sha" ] && [ -f "releases/$sha/$marker" ] || exit 0
+  fi
+  mkdir "$meta/lock" 2>/dev/null || exit 0
+  (umask 077 && printf %s "$owner" > "$meta/lock/owner") || rm -rf "$meta/lock"
+)
+"""
+
+
 class DeployTree(FactBase):
     """The state of a deploy root: layout dirs, links, releases, shared paths, deploy log."""
 
-    def command(self, root, sha, docroot, shared_dirs, shared_files, meta, marker, manifest):
+    def command(
+        self, root, sha, docroot, shared_dirs, shared_files, meta, marker, manifest, owner=None
+    ):
         assigns = [
             StringCommand(name + "=", QuoteString(value), ";", _separator="")
             for name, value in (
@@ -163,9 +187,13 @@ class DeployTree(FactBase):
         paths = [QuoteString(f"d:{p}") for p in shared_dirs]
         paths += [QuoteString(f"f:{p}") for p in shared_files]
         listing = listing_command([*shared_dirs, *shared_files])
+        take = []
+        if owner is not None:  # this read also takes the deploy lock
+            take = [StringCommand("owner=", QuoteString(owner), ";", _separator=""), _TAKE_LOCK]
         return StringCommand(
-            *assigns, "listing()", "{", listing, ";", "}", ";", "set", "--", *paths, ";", _SCRIPT
-        )
+            *assigns, *take, "listing()", "{", listing, ";", "}", ";", "set", "--", *paths, ";",
+            _SCRIPT,
+        )  # fmt: skip
 
     @staticmethod
     def default() -> DeployState:
@@ -255,6 +283,22 @@ def mark_quiet(host_name: str, op_hash: str) -> None:
     _QUIET.add((host_name, op_hash))
 
 
+# host name -> (lock owner text, callback(DeployState)): the host's next read in the execute
+# phase also takes the deploy lock (see lock.take_with_first_read).
+_LOCK_FOLD: dict[str, tuple[str, Callable[[DeployState], None]]] = {}
+
+
+def fold_lock_into_read(
+    host_name: str, owner: str, taken: Callable[[DeployState], None]
+) -> None:
+    """Let the host's next read of the execute phase take the deploy lock too (one command)."""
+    _LOCK_FOLD[host_name] = (owner, taken)
+
+
+def preparing_stage(state: State) -> bool:
+    return state.current_stage == StateStage.Prepare
+
+
 def deploy_state(layout: Layout, sha: str) -> DeployState:
     """The current host's deploy root: read once (one remote command), then reused.
 
@@ -268,6 +312,7 @@ def deploy_state(layout: Layout, sha: str) -> DeployState:
     cached = _CACHE.get(host.name)
     if cached and cached[0] == key:
         return cached[1]
+    fold = None if preparing_stage(state) else _LOCK_FOLD.pop(host.name, None)
     value = host.get_fact(
         DeployTree,
         root=layout.root,
@@ -278,6 +323,9 @@ def deploy_state(layout: Layout, sha: str) -> DeployState:
         meta=META_DIR,
         marker=MARKER,
         manifest=MANIFEST,
+        **({"owner": fold[0]} if fold else {}),
     )
+    if fold:
+        fold[1](value)
     _CACHE[host.name] = (key, value)
     return value

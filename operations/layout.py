@@ -60,6 +60,7 @@ class Deploy:
     deployed_by: str
     shared_mode: str | None = None  # e.g. "2775"; None: leave as created
     shared_group: str | None = None
+    copy_mode: str = "copy"  # copy | hardlink | reflink (how releases are made from the cache)
 
     @classmethod
     def from_host_data(cls, data: Any) -> Deploy:
@@ -78,6 +79,7 @@ class Deploy:
             deployed_by=data.get("deployed_by", "unknown"),
             shared_mode=data.get("shared_mode"),
             shared_group=data.get("shared_group"),
+            copy_mode=data.get("copy_mode") or "copy",
         )
 
 

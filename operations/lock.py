@@ -27,7 +27,7 @@ from pyinfra.api import QuoteString, State, StringCommand
 from pyinfra.api.state import BaseStateCallback
 
 from .common import preparing, refuse, say, wanted_state
-from .facts import deploy_state
+from .facts import DeployState, deploy_state, fold_lock_into_read
 from .layout import META_DIR, Deploy
 
 LOCK_DIR = f"{META_DIR}/lock"
@@ -90,10 +90,8 @@ def _acquire(root: str, deploy: Deploy, replace_token: str | None) -> StringComm
         "chmod", "700", QuoteString(posixpath.join(root, META_DIR)), "&&",
     ]  # fmt: skip
     if replace_token is not None:
-        steps += [
-            "{", "[", '"$(sed -n s/^token=//p', _lock_path(root, "owner"), '2>/dev/null)"', "=",
-            QuoteString(replace_token), "]", "&&", "rm", "-rf", _lock_path(root), ";", "}", ";",
-        ]  # fmt: skip
+        steps += ["{", _owned_by(root, replace_token), "&&", "rm", "-rf", _lock_path(root), ";",
+                  "}", ";"]  # fmt: skip
     steps += [
         "mkdir", _lock_path(root), "2>/dev/null", "||",
         "{", "echo", "locked:", ";", "cat", _lock_path(root, "owner"), "2>/dev/null", ";",
@@ -107,9 +105,16 @@ def _acquire(root: str, deploy: Deploy, replace_token: str | None) -> StringComm
 def _release_command(root: str) -> StringCommand:
     """Remove the lock only if this run holds it (never someone else's)."""
     return StringCommand(
-        "[", '"$(sed -n s/^token=//p', _lock_path(root, "owner"), '2>/dev/null)"', "=",
-        QuoteString(RUN_TOKEN), "]", "&&", "rm", "-rf", _lock_path(root), "||", "true",
-    )  # fmt: skip
+        _owned_by(root, RUN_TOKEN), "&&", "rm", "-rf", _lock_path(root), "||", "true"
+    )
+
+
+def _owned_by(root: str, token: str) -> StringCommand:
+    """True if the lock's owner file carries `token` ("" : the lock has no owner file)."""
+    owner = _lock_path(root, "owner")
+    if not token:
+        return StringCommand("[", "!", "-e", owner, "]")
+    return StringCommand("grep", "-qxF", QuoteString(f"token={token}"), owner, "2>/dev/null")
 
 
 def _give_back(target: Any) -> None:
@@ -148,6 +153,28 @@ def _first_host() -> str:
     """The first targeted host by name: where concurrent deploys race for the lock."""
     state = host.state
     return min(h.name for h in state.inventory if state.is_host_in_limit(h))
+
+
+def take_with_first_read(deploy: Deploy) -> None:
+    """On the first host, let the execute phase's first read of the deploy root take the lock.
+
+    Saves one remote command per run (a converged rerun costs two: read + lock, give back).
+    Call it from the deploy file before the first operation. It changes nothing on a host the
+    deploy would refuse or on a root never deployed to (there the lock is taken by its own
+    command, after preflight); `lock_held` then finds the lock already ours. Of two concurrent
+    deploys exactly one gets the first host's lock, as before: mkdir is atomic.
+    """
+    if host.name != _first_host() or host.name in _HELD:
+        return
+
+    def taken(state: DeployState) -> None:
+        if state.lock and state.lock.get("token") == RUN_TOKEN:
+            _HELD[host.name] = state.root
+            _install_give_back(host.state)
+            host.log(f"deploy lock taken with the first read ({state.root}/{LOCK_DIR})",
+                     log_func=logger.debug)  # fmt: skip
+
+    fold_lock_into_read(host.name, _owner(deploy), taken)
 
 
 @wanted_state

@@ -14,7 +14,10 @@ from .layout import ASIDE_PREFIX, RELEASES_DIR, TMP_PREFIX
 from .release_name import SHA_RE
 
 # Log events that mean "this release was in use at this point", newest last.
-_USE_EVENTS = ("populated", "switch")
+_USE_EVENTS = ("populated", "switch", "rollback")
+# Log events that point `current` at a release. A rollback's detail is "from <sha>": that
+# release was rolled back away from, so it is no rollback target until it is switched to again.
+_LIVE_EVENTS = ("switch", "rollback")
 # releases/.tmp-<sha>-<run>[-final]: a copy being built; left over if its run was interrupted.
 _BUILD_RE = re.compile(rf"^{re.escape(TMP_PREFIX)}[0-9a-f]{{7,40}}-\d+(-final)?$")
 # releases/.aside-<sha>-<run>: an edited or incomplete copy, kept until keep_releases drops it.
@@ -55,11 +58,22 @@ def current_release(state: DeployState) -> str | None:
 
 
 def previous_release(state: DeployState) -> str | None:
-    """The rollback target: the newest release `current` was switched to before the live one."""
+    """The rollback target: the newest release `current` was switched to before the live one.
+
+    Releases a rollback moved away from are skipped (rolling back twice goes further back);
+    they stay kept, and are named explicitly to roll forward.
+    """
     live = current_release(state)
-    switched = [sha for _, event, sha in parse_log(state.log) if event == "switch"]
+    switched: list[str] = []
+    rolled_back: set[str] = set()
+    for _, event, sha, detail in parse_log_details(state.log):
+        if event in _LIVE_EVENTS:
+            switched.append(sha)
+            rolled_back.discard(sha)
+            if event == "rollback" and detail.startswith("from "):
+                rolled_back.add(detail[5:].split(" ", 1)[0])
     for sha in reversed(switched):
-        if sha != live and state.complete(sha):
+        if sha != live and sha not in rolled_back and state.complete(sha):
             return sha
     return None
 

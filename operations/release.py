@@ -20,6 +20,7 @@ from .common import (
     say,
     wanted_state,
 )
+from .copy_mode import copy_command, run_noting_fallback
 from .facts import DeployState, deploy_state
 from .layout import (
     ASIDE_PREFIX,
@@ -56,7 +57,8 @@ def link_shared_paths(build: str, root: str, deploy: Deploy) -> list[StringComma
         if kind == "d":
             seed = StringCommand(
                 "if", "[", "-d", mine, "]", "&&", "[", "!", "-L", mine, "]", "&&", "{",
-                "[", "!", "-e", shared, "]", "||", "[", "-z", '"$(ls -A', shared, ')"', "]", ";",
+                "[", "!", "-e", shared, "]", "||", "find", shared, "-maxdepth", "0", "-empty",
+                "|", "grep", "-q", ".", ";",
                 "};", "then", "mkdir", "-p", shared, "&&",
                 copy_contents(posixpath.join(build, path), posixpath.join(root, SHARED_DIR, path)),
                 ";", "fi",
@@ -163,7 +165,7 @@ def release_populated(deploy: Deploy) -> Generator:
     steps = [
         *repairs,
         StringCommand("rm", "-rf", _q(build)),
-        StringCommand("cp", "-a", _q(root, CACHE_DIR), _q(build)),
+        copy_command(deploy.copy_mode, posixpath.join(root, CACHE_DIR), build),
         *link_shared_paths(build, root, deploy),
         StringCommand(
             "(", "cd", _q(build), "&&", listing_command(shared_paths), ")", ">", _q(build, MANIFEST)
@@ -194,4 +196,7 @@ def release_populated(deploy: Deploy) -> Generator:
             StringCommand("rm", "-rf", _q(build)),
         ]
     steps.append(append_log(root, log_line("populated", sha, by)))
-    yield chain(*steps)
+    if deploy.copy_mode == "reflink":  # to say so when the file system can't clone
+        yield FunctionCommand(run_noting_fallback, (chain(*steps), releases), {})
+    else:
+        yield chain(*steps)

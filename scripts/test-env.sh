@@ -13,7 +13,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-packages=(openssh-server openssh-client rsync git mariadb-server mariadb-client nginx php-fpm)
+# php-fpm pulls in php8.2-opcache and php8.2-cli; curl is what the opcache-reset step uses
+packages=(openssh-server openssh-client rsync git mariadb-server mariadb-client nginx php-fpm curl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -16,6 +16,7 @@ import pytest
 from helpers import (
     DEPLOY_USER,
     TEST_ROOT,
+    MariaDB,
     SiteRepo,
     SshHost,
     SshServer,
@@ -23,8 +24,10 @@ from helpers import (
     make_ssh_keys,
     remove_stale_runs,
     slug,
+    start_mariadb,
     start_sshd,
 )
+from webstack import WebStack, check_machine, start_webstack
 
 HOST_NAMES = ("web1", "web2", "web3")
 
@@ -77,6 +80,28 @@ def ssh_hosts(test_run_dir: Path) -> Iterator[list[SshHost]]:
             server.stop()
 
 
+@pytest.fixture(scope="session")
+def mariadb(test_run_dir: Path) -> Iterator[MariaDB]:
+    """A mariadbd of the session with database `craft`: `entries`, InnoDB, 400 000 rows (a dump
+    takes a few seconds), dumpable by the least-privilege user helpers.DB_USER (no PROCESS).
+    """
+    server = start_mariadb(test_run_dir / "mariadb")
+    try:
+        server.create_database("craft")
+        server.sql(
+            "CREATE TABLE entries (id INT AUTO_INCREMENT PRIMARY KEY, title CHAR(32) NOT NULL,"
+            " body VARCHAR(255) NOT NULL) ENGINE=InnoDB;"
+            # one statement from the built-in sequence engine: no client round trip per row
+            "INSERT INTO entries (title, body) SELECT MD5(seq),"
+            " CONCAT(SHA2(seq, 256), SHA2(seq + 1, 256), SHA2(seq + 2, 256))"
+            " FROM seq_1_to_400000",
+            "craft",
+        )
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def deploy_root(test_run_dir: Path, request: pytest.FixtureRequest) -> Callable[[str], Path]:
     """Factory: `deploy_root("web1")` -> absolute path that does not exist yet.
@@ -106,3 +131,24 @@ def deploy_root(test_run_dir: Path, request: pytest.FixtureRequest) -> Callable[
 def site_repo(tmp_path: Path) -> SiteRepo:
     """A git repo (one commit, branch main) of the example PHP site, in tmp_path/site."""
     return SiteRepo.create(tmp_path / "site")
+
+
+@pytest.fixture(scope="session")
+def web_stack(test_run_dir: Path) -> Iterator[Callable[..., WebStack]]:
+    """Factory: `web_stack(root, validate_timestamps=True)` starts nginx + PHP-FPM (OPcache on)
+    on 127.0.0.1 serving `<root>/htdocs`; every stack started is stopped at session end.
+    """
+    check_machine()
+    started: list[WebStack] = []
+
+    def start(root: Path, *, validate_timestamps: bool = True) -> WebStack:
+        workdir = test_run_dir / f"web-{len(started) + 1}"
+        stack = start_webstack(workdir, root / "htdocs", validate_timestamps=validate_timestamps)
+        started.append(stack)
+        return stack
+
+    try:
+        yield start
+    finally:
+        for stack in started:
+            stack.stop()

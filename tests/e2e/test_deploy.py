@@ -280,8 +280,24 @@ def test_a_converged_host_costs_one_remote_command_per_phase(client, ssh_hosts):
     c.deploy()
     before = [h.sessions() for h in ssh_hosts]
     c.deploy()
-    # one read, plus taking and giving back the deploy lock
-    assert [h.sessions() - b for h, b in zip(ssh_hosts, before, strict=True)] == [3, 3, 3]
+    # one read, plus taking and giving back the deploy lock; on the first host (where
+    # concurrent deploys race) the read takes the lock in the same command
+    assert [h.sessions() - b for h, b in zip(ssh_hosts, before, strict=True)] == [2, 3, 3]
     before = [h.sessions() for h in ssh_hosts]
     run_pyinfra(c.inventory, "--dry", check=True)
     assert [h.sessions() - b for h, b in zip(ssh_hosts, before, strict=True)] == [1, 1, 1]
+
+
+def test_the_switch_guard_holds_even_when_fail_percent_is_overridden(client):
+    """--fail-percent 100 lets the other hosts go on; the barrier still stops their switch."""
+    c = client()
+    old = c.site.sha_short()
+    c.deploy()
+    c.site.commit({"VERSION": "2\n"})
+    broken = c.roots["web3"] / "deploy-cache"
+    os.chown(broken, 0, 0)
+    proc = c.deploy("--fail-percent", "100", check=False)
+    assert proc.returncode != 0
+    for root in c.roots.values():
+        assert os.readlink(root / "current") == f"releases/{old}"
+    os.chown(broken, *_deploy_ids())

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    DB_PASSWORD,
+    DB_USER,
     REPO_ROOT,
     SiteRepo,
     as_deploy,
@@ -118,6 +120,7 @@ KILL_POINTS = [
     ("at the start of the copy", (">>>", "cp -a"), 0.0),
     ("during copy and linking", (">>>", "cp -a"), 0.15),
     ("after populate", ("Starting operation: shared dirs",), 0.0),
+    ("during the dump", ("Starting operation: fresh dump",), 0.3),
     ("just before the switch", ("Starting operation: current ->",), 0.0),
     ("during the switch", (">>>", ".current.atomic-deploy-tmp"), 0.0),
     ("just after the switch", ("Starting operation: htdocs",), 0.0),
@@ -127,11 +130,19 @@ KILL_POINTS = [
 ]
 
 
-def test_sigkill_at_ten_points_never_breaks_the_site(ssh_hosts, deploy_root, site_repo, tmp_path):
+def test_sigkill_at_eleven_points_never_breaks_the_site(
+    ssh_hosts, deploy_root, site_repo, tmp_path, mariadb, monkeypatch
+):
     root = deploy_root("web1")
+    db = mariadb.create_database("t_kill")
+    mariadb.sql("CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB;"
+                "INSERT INTO t SELECT seq FROM seq_1_to_200000", db)  # fmt: skip
+    monkeypatch.setenv("ATOMIC_TEST_DB_PASSWORD", DB_PASSWORD)  # inherited by every run
+    database = {"name": db, "user": DB_USER, "password_env": "ATOMIC_TEST_DB_PASSWORD",
+                "host": "127.0.0.1", "port": mariadb.port, "keep": 2}  # fmt: skip
     inventory = write_client(
         tmp_path / "inv", source=site_repo.path, hosts=[host_entry(ssh_hosts[0], root)],
-        ssh=ssh_hosts[0], keep_releases=2,
+        ssh=ssh_hosts[0], keep_releases=2, database=database,
     )  # fmt: skip
     _big_site(site_repo)
     _new_version(site_repo, 0)
@@ -143,6 +154,8 @@ def test_sigkill_at_ten_points_never_breaks_the_site(ssh_hosts, deploy_root, sit
     try:
         for n, (point, pattern, delay) in enumerate(KILL_POINTS, start=1):
             sha = _new_version(site_repo, n)
+            # every killed run has a dump to make (the last one is no longer fresh)
+            as_deploy(f"touch -d '2 hours ago' '{root}'/backups/*.sql.gz")
             hit.append((point, _kill_when(_pyinfra_popen(inventory), pattern, delay)))
             time.sleep(0.2)
             assert not sampler.broken, f"site broken after a kill {point}: {sampler.broken[:3]}"
@@ -162,6 +175,11 @@ def test_sigkill_at_ten_points_never_breaks_the_site(ssh_hosts, deploy_root, sit
     assert sampler.samples > 100
     assert (root / "shared/content/photo.jpg").read_text() == "uploaded\n"
     assert len([p for p in (root / "releases").iterdir() if not p.name.startswith(".")]) <= 2
+    # no partial dump survives a kill; every dump left is complete
+    for dump in (root / "backups").iterdir():
+        assert not dump.name.startswith(".tmp-"), dump
+        if dump.suffix == ".gz":
+            run(["gzip", "-t", str(dump)])
 
 
 def _kill_tree(pid: int) -> None:

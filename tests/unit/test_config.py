@@ -126,8 +126,16 @@ def test_cli_data_reads_both_spellings():
     assert cli_data(argv) == {"release": "abc1234", "allow_dirty": "true"}
 
 
+# A host key for web1, so that the strict host key check before connecting lets it through.
+WEB1_KNOWN_HOST = (
+    "web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGgT2fqsUHPr5TltS5JF1jIqEEpKj2jXchyV+eYWZGSL\n"
+)
+
+
 def _inventory(tmp_path: Path, extra: dict | None = None) -> Path:
-    _write(tmp_path, {"source": "site", "hosts": [{"name": "web1"}], **(extra or {})})
+    (tmp_path / "known_hosts").write_text(WEB1_KNOWN_HOST)
+    host = {"name": "web1", "known_hosts": "known_hosts"}
+    _write(tmp_path, {"source": "site", "hosts": [host], **(extra or {})})
     return tmp_path / "client.py"
 
 
