@@ -2,7 +2,7 @@
 
 One host (an sshd on 127.0.0.1, user deploy) gets two releases of a small PHP site, `alpha`
 and `bravo`, alternately (the first deploy of each populates, later ones only switch) with
-the real pyinfra CLI: 20 deploys under load. Meanwhile a load client with 4 keep-alive
+the real pyinfra CLI: 20 deploys, then 5 rollbacks, under load. Meanwhile a load client with 4 keep-alive
 connections asks for the page and for the asset the page links, continuously. nginx serves
 the deploy root's `htdocs` link and passes PHP to PHP-FPM with OPcache on, configured as
 docs/web-server.md says.
@@ -51,6 +51,7 @@ pytestmark = pytest.mark.e2e
 
 RELEASES = ("alpha", "bravo")
 SWITCHES = 20  # deploys under load after the first one, alternating bravo, alpha, ...
+ROLLBACKS = 5  # then rollbacks under load (rollback.py)
 CONNECTIONS = 4
 # Each connection rests this long after a round (page, asset, through-link page): a few
 # hundred requests/s in all. Unthrottled (~1400/s), the 2 cores this runs on slow pyinfra down
@@ -296,6 +297,19 @@ def test_visitors_never_notice_a_switch(
             if "php" in options:  # without the step, through-link.php may lag: see below
                 seen_linked = wait_served(stack, release, SERVED_WITHIN, "/through-link.php")
             switches.append(Switch(release, started, returned, seen, seen_linked))
+        # Then rollbacks under the same load: the first to the previous release, the others
+        # naming the release to go back to (two releases alternate, so each is a switch).
+        for i in range(ROLLBACKS):
+            release = live = RELEASES[1 - RELEASES.index(live)]
+            named = ["--data", f'release="{shas[release][:12]}"'] if i else []
+            started = time.monotonic()
+            run_pyinfra(inventory, "-y", *named, deploy_file="rollback.py", check=True)
+            returned = time.monotonic()
+            seen = wait_served(stack, release, SERVED_WITHIN)
+            seen_linked = None
+            if "php" in options:
+                seen_linked = wait_served(stack, release, SERVED_WITHIN, "/through-link.php")
+            switches.append(Switch(release, started, returned, seen, seen_linked))
         time.sleep(0.5)  # and still there after the last one
     finally:
         stop.set()
@@ -312,14 +326,14 @@ def test_visitors_never_notice_a_switch(
         f"\n[{'defaults' if validate_timestamps else 'validate_timestamps=0 + opcache-reset'}] "
         f"{total.requests} requests ({len(total.pages)} pages, their assets, "
         f"{len(total.linked)} through-link pages) over "
-        f"{CONNECTIONS} connections in {elapsed:.1f}s during {len(switches)} deploys "
+        f"{CONNECTIONS} connections in {elapsed:.1f}s during {len(switches)} deploys and rollbacks "
         f"(median deploy {statistics.median(s.returned - s.started for s in switches):.2f}s); "
         f"new release served {max(latencies) * 1000:.0f} ms at most after pyinfra returned "
         f"(bound {SERVED_WITHIN:.0f}s)"
     )
     assert total.failures == 0, f"{total.failures} failed requests, e.g. {total.samples}"
     assert total.mixed == 0, f"{total.mixed} mixed responses, e.g. {total.samples}"
-    assert len(switches) == SWITCHES
+    assert len(switches) == SWITCHES + ROLLBACKS
     assert max(latencies) <= SERVED_WITHIN
     assert total.requests >= 1000, "the load client hardly ran"
     assert max(sent for sent, _, _ in total.pages) > switches[-1].seen, "load ended too early"
