@@ -4,9 +4,8 @@ One host (an sshd on 127.0.0.1, user deploy) gets two releases of a small PHP si
 and `bravo`, alternately (the first deploy of each populates, later ones only switch) with
 the real pyinfra CLI: 20 deploys, then 5 rollbacks, under load. Meanwhile a load client with
 4 keep-alive connections asks for the page and for the asset the page links, continuously.
-nginx serves
-the deploy root's `htdocs` link and passes PHP to PHP-FPM with OPcache on, configured as
-docs/web-server.md says.
+nginx serves the deploy root's `htdocs` link and passes PHP to PHP-FPM with OPcache on,
+configured as docs/web-server.md says.
 
 Each page names its release, includes `../lib/version.php` of its release (a second file
 resolved through the release) and links `/assets/app-<release>.css`. Hashed asset names are
