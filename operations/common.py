@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import posixpath
 from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
-from pyinfra.api.state import StateStage
+from pyinfra.api.state import BaseStateCallback, State, StateStage
 
 from .facts import forget, mark_quiet
 from .layout import LOG_FILE
@@ -98,3 +99,40 @@ def copy_contents(src: str, dest: str) -> StringCommand:
         "find", QuoteString(src), "-mindepth", "1", "-maxdepth", "1",
         "-exec", "cp", "-a", "-t", QuoteString(dest), "{}", "+",
     )  # fmt: skip
+
+
+# Actions for a host that runs nothing more in this run: (order, name) -> action(host).
+_ON_STOP: dict[tuple[int, str], Callable[[Any], None]] = {}
+
+
+class _HostStopped(BaseStateCallback):
+    @staticmethod
+    def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
+        _stopped(host)
+
+
+def _stopped(target: Any) -> None:
+    for key in sorted(_ON_STOP):
+        _ON_STOP[key](target)
+
+
+def when_host_stops(state: State, name: str, order: int, action: Callable[[Any], None]) -> None:
+    """Run `action(host)` for a host that will run nothing more: as soon as one of its
+    operations fails, and for every host when pyinfra stops the run because hosts failed
+    (FAIL_PERCENT). Actions run by `order` (e.g. on_failure hooks before the lock goes back);
+    registering `name` again replaces it. `action` must be safe to call twice.
+    """
+    _ON_STOP[(order, name)] = action
+    if any(isinstance(h, _HostStopped) for h in state.callback_handlers):
+        return
+    state.add_callback_handler(_HostStopped())
+    ask = state.should_raise_failed_hosts  # the CLI's "continue?" prompt, without -y
+
+    def should_raise(state_: State) -> bool:
+        decision = ask(state_) if ask else True
+        if decision is not False:  # the run stops here: every host is done
+            for target in list(state_.inventory):
+                _stopped(target)
+        return decision
+
+    state.should_raise_failed_hosts = should_raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import posixpath
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 from pyinfra import host, logger
 from pyinfra.api import (
@@ -16,6 +16,7 @@ from pyinfra.api import (
     State,
     StringCommand,
 )
+from pyinfra.api.command import PyinfraCommand
 from pyinfra.api.host import Host
 
 from .common import chain, refuse, say, wanted_state
@@ -142,7 +143,7 @@ class DumpFacts(FactBase):
 
     def command(self, root, folder, meta, cnf, defaults_file):
         return StringCommand(
-            *_assign(r=root or "", dir=folder, meta=meta, cnf=cnf, df=defaults_file or ""),
+            *assign(r=root or "", dir=folder, meta=meta, cnf=cnf, df=defaults_file or ""),
             _FACT_SCRIPT,
         )
 
@@ -154,7 +155,7 @@ class DumpFacts(FactBase):
         return output
 
 
-def _assign(**values: str) -> list[StringCommand]:
+def assign(**values: str) -> list[StringCommand]:
     """`name='value';` shell assignments, every value quoted."""
     return [
         StringCommand(name + "=", QuoteString(str(value)), ";", _separator="")
@@ -201,7 +202,7 @@ def dump_command(
         "logline": logline,
     }
     args = [QuoteString(f"l:{n}") for n in leftovers] + [QuoteString(f"p:{n}") for n in prune]
-    return StringCommand(*_assign(**values), "set", "--", *args, ";", _DUMP_SCRIPT)
+    return StringCommand(*assign(**values), "set", "--", *args, ";", _DUMP_SCRIPT)
 
 
 def run_dump(state: State, host: Host, command: StringCommand, database_name: str) -> bool:
@@ -223,6 +224,22 @@ def run_dump(state: State, host: Host, command: StringCommand, database_name: st
         for line in output.stderr_lines:
             host.log_styled(line, fg="red", log_func=logger.error)
     return ok
+
+
+def option_file_uploaded(
+    meta: str, cnf: str, database: Database, password: str
+) -> Iterator[PyinfraCommand]:
+    """Commands that put the credentials into `cnf` (in `meta`) without them touching argv.
+
+    The file exists with mode 0600 before the password is written into it (SFTP keeps an
+    existing file's mode), inside the 0700 .atomic-deploy/; the scripts that use it remove it.
+    """
+    q_meta, q_cnf = QuoteString(meta), QuoteString(cnf)
+    yield StringCommand(
+        "mkdir", "-p", q_meta, "&&", "chmod", "700", q_meta,
+        "&&", "rm", "-f", q_cnf, "&&", "(", "umask", "077", "&&", ":", ">", q_cnf, ")",
+    )  # fmt: skip
+    yield FileUploadCommand(io.StringIO(option_file(database, password)), cnf)
 
 
 def dump_file_name(database: Database, sha: str, when: float | None = None) -> str:
@@ -305,14 +322,7 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
     detail = f"{database.dir}/{final}"
     logline = log_line("dump", deploy.release, deploy.deployed_by, detail)
     if password is not None:
-        # The file exists with mode 0600 before the password is written into it (SFTP keeps
-        # an existing file's mode), inside the 0700 .atomic-deploy/.
-        q_meta, q_cnf = QuoteString(meta), QuoteString(cnf)
-        yield StringCommand(
-            "mkdir", "-p", q_meta, "&&", "chmod", "700", q_meta,
-            "&&", "rm", "-f", q_cnf, "&&", "(", "umask", "077", "&&", ":", ">", q_cnf, ")",
-        )  # fmt: skip
-        yield FileUploadCommand(io.StringIO(option_file(database, password)), cnf)
+        yield from option_file_uploaded(meta, cnf, database, password)
     elif folder.stale_cnf:
         yield StringCommand("rm", "-f", "--", QuoteString(cnf))
     command = dump_command(

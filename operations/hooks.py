@@ -22,9 +22,8 @@ from typing import Any
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, QuoteString, State, StringCommand
 from pyinfra.api.host import Host
-from pyinfra.api.state import BaseStateCallback
 
-from .common import append_log, preparing, say, wanted_state
+from .common import append_log, preparing, say, wanted_state, when_host_stops
 from .facts import DeployState, deploy_state
 from .layout import Deploy, release_path
 from .live import Hooks
@@ -112,12 +111,6 @@ def hooks_run(deploy: Deploy, hooks: Hooks, point: str) -> Generator:
     yield FunctionCommand(run_hooks, args, {})
 
 
-class _OnFailure(BaseStateCallback):
-    @staticmethod
-    def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
-        run_on_failure(state, host)
-
-
 def run_on_failure(state: State, target: Any) -> None:
     """Run the on_failure hooks of `target` once, if it was armed; failures only reported."""
     armed = _ARMED.pop(target.name, None)
@@ -133,19 +126,8 @@ def run_on_failure(state: State, target: Any) -> None:
 
 
 def _install(state: State) -> None:
-    if any(isinstance(h, _OnFailure) for h in state.callback_handlers):
-        return
-    state.add_callback_handler(_OnFailure())
-    ask = state.should_raise_failed_hosts
-
-    def should_raise(state_: State) -> bool:
-        decision = ask(state_) if ask else True
-        if decision is not False:
-            for target in list(state_.inventory):
-                run_on_failure(state_, target)
-        return decision
-
-    state.should_raise_failed_hosts = should_raise
+    """on_failure hooks run for a host that runs nothing more, before its lock goes back."""
+    when_host_stops(state, "on_failure hooks", 10, lambda target: run_on_failure(state, target))
 
 
 @wanted_state

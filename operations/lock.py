@@ -24,9 +24,8 @@ from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, State, StringCommand
-from pyinfra.api.state import BaseStateCallback
 
-from .common import preparing, refuse, say, wanted_state
+from .common import preparing, refuse, say, wanted_state, when_host_stops
 from .facts import DeployState, deploy_state, fold_lock_into_read
 from .layout import META_DIR, Deploy
 
@@ -123,30 +122,10 @@ def _give_back(target: Any) -> None:
         target.run_shell_command(_release_command(root))
 
 
-class _GiveBackOnFailure(BaseStateCallback):
-    """A host whose operation failed runs nothing more: give its lock back at once."""
-
-    @staticmethod
-    def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
-        _give_back(host)
-
-
 def _install_give_back(state: State) -> None:
-    """Give every lock back when pyinfra stops the run because hosts failed (FAIL_PERCENT)."""
-    if any(isinstance(h, _GiveBackOnFailure) for h in state.callback_handlers):
-        return
-    state.add_callback_handler(_GiveBackOnFailure())
-    ask = state.should_raise_failed_hosts
-
-    def should_raise(state_: State) -> bool:
-        decision = ask(state_) if ask else True
-        if decision is not False:
-            for target in list(state_.inventory):
-                if target.name in _HELD:
-                    _give_back(target)
-        return decision
-
-    state.should_raise_failed_hosts = should_raise
+    """A host that runs nothing more (failed, or the run stopped) gives its lock back at once,
+    after its on_failure hooks (see common.when_host_stops)."""
+    when_host_stops(state, "give back the deploy lock", 100, _give_back)
 
 
 def _first_host() -> str:

@@ -8,16 +8,15 @@ its migrations) went live.
 
 from __future__ import annotations
 
-import io
 import posixpath
 from collections.abc import Generator
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, QuoteString, StringCommand
+from pyinfra.api import StringCommand
 
 from .common import refuse, say, wanted_state
-from .database import CNF_NAME, Database, format_age, option_file, password_for
-from .dump import _assign, dump_folder
+from .database import CNF_NAME, Database, format_age, password_for
+from .dump import assign, dump_folder, option_file_uploaded
 from .facts import deploy_state
 from .layout import META_DIR, Deploy
 from .live import NO_RELEASE
@@ -119,12 +118,7 @@ def dump_restored(deploy: Deploy, database: Database, release: str | None) -> Ge
     meta = posixpath.join(root, META_DIR)
     cnf = posixpath.join(meta, CNF_NAME) if password is not None else ""
     if password is not None:
-        q_meta, q_cnf = QuoteString(meta), QuoteString(cnf)
-        yield StringCommand(
-            "mkdir", "-p", q_meta, "&&", "chmod", "700", q_meta,
-            "&&", "rm", "-f", q_cnf, "&&", "(", "umask", "077", "&&", ":", ">", q_cnf, ")",
-        )  # fmt: skip
-        yield FileUploadCommand(io.StringIO(option_file(database, password)), cnf)
+        yield from option_file_uploaded(meta, cnf, database, password)
     plain = password is None
     values = {
         "r": root,
@@ -139,4 +133,4 @@ def dump_restored(deploy: Deploy, database: Database, release: str | None) -> Ge
         "META_DIR": META_DIR,
         "logline": log_line("restore", release, deploy.deployed_by, f"{database.dir}/{name}"),
     }
-    yield StringCommand(*_assign(**values), _RESTORE_SCRIPT)
+    yield StringCommand(*assign(**values), _RESTORE_SCRIPT)
