@@ -36,7 +36,7 @@ from .layout import (
 )
 from .manifest import listing_command, parse_differences
 from .plan import current_release, log_line
-from .shared import Refused, repair_path
+from .shared import Refused, repair_all
 
 
 def _q(*parts: str) -> QuoteString:
@@ -148,15 +148,11 @@ def release_populated(deploy: Deploy) -> Generator:
     # Content someone put where the old copy has links into shared/ must outlive the copy.
     repairs: list[StringCommand] = []
     if state.complete(sha):
-        for index, (kind, path) in enumerate(deploy.layout.shared_paths):
-            try:
-                commands, words = repair_path(state, deploy, index, kind, path)
-            except Refused as e:
-                yield from refuse(str(e))
-                return
-            repairs += commands
-            for line in words:
-                say(line)
+        try:
+            repairs = repair_all(state, deploy)
+        except Refused as e:
+            yield from refuse(str(e))
+            return
 
     yield FunctionCommand(
         rsync.upload, (deploy.source, posixpath.join(root, CACHE_DIR), deploy.exclude), {}

@@ -89,6 +89,17 @@ def repair_path(
     return steps, words
 
 
+def repair_all(state: DeployState, deploy: Deploy) -> list[StringCommand]:
+    """repair_path for every shared path, saying what each does; raises Refused."""
+    steps: list[StringCommand] = []
+    for index, (kind, path) in enumerate(deploy.layout.shared_paths):
+        commands, words = repair_path(state, deploy, index, kind, path)
+        for line in words:
+            say(line)
+        steps += commands
+    return steps
+
+
 @wanted_state
 def shared_linked(deploy: Deploy) -> Generator:
     """
@@ -112,15 +123,10 @@ def shared_linked(deploy: Deploy) -> Generator:
     state = deploy_state(deploy.layout, sha)
     if not state.intact(sha):
         return  # release_populated builds (or rebuilds) it with its links
-    steps: list[StringCommand] = []
-    for index, (kind, path) in enumerate(deploy.layout.shared_paths):
-        try:
-            commands, words = repair_path(state, deploy, index, kind, path)
-        except Refused as e:
-            yield from refuse(str(e))
-            return
-        for line in words:
-            say(line)
-        steps += commands
+    try:
+        steps = repair_all(state, deploy)
+    except Refused as e:
+        yield from refuse(str(e))
+        return
     if steps:
         yield chain(*steps)
