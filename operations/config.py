@@ -8,7 +8,9 @@ as host data.
 
 from __future__ import annotations
 
+import atexit
 import difflib
+import gc
 import getpass
 import json
 import os
@@ -463,6 +465,10 @@ def inventory_hosts(
     `root` overrides every host's deploy root (the local demo deploys into the repo).
     """
     yml = Path(inventory_file).with_suffix(".yml")
+    # A pyinfra run is a short-lived process: at exit, CPython's last garbage collection walks
+    # every object pyinfra and its imports made (~0.25 s, a sixth of a converged run). Freezing
+    # them first skips that walk; exit handlers still run and files are still flushed.
+    atexit.register(gc.freeze)
     try:
         return _inventory_hosts(yml, root, sys.argv if argv is None else argv)
     except (ConfigError, ReleaseError) as e:
