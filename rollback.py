@@ -25,6 +25,7 @@ webhook = webhook_from_host_data(host.data)
 if webhook:
     notify.arm(webhook, "rollback", target or "", deploy.deployed_by, host.data.get("client_file"))
 
+lock.take_with_first_read(deploy)  # the first host's lock rides on its first read
 take_over = host.data.get("take_over_lock") is True  # --data take_over_lock=true
 lock.lock_held(name="deploy lock held (first host)", deploy=deploy, hosts="first",
                take_over=take_over)  # fmt: skip

@@ -11,7 +11,7 @@ from pyinfra import host, logger
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 from pyinfra.api.state import BaseStateCallback, State, StateStage
 
-from .facts import forget, mark_quiet
+from .facts import expect, forget, last_read, mark_quiet
 from .layout import LOG_FILE
 
 
@@ -19,19 +19,34 @@ def wanted_state(func: Callable[..., Generator]) -> Callable:
     """`@operation()` that also keeps the host's cached DeployState honest.
 
     When the operation yields a command the host is about to change, so the cache is dropped;
-    when it yields nothing, following operations may reuse what it read.
+    when it yields nothing, following operations may reuse what it read. An operation that
+    knows exactly what its commands leave behind may `return` that DeployState (derived from
+    the one it read): once its commands succeed, following operations reuse it instead of
+    reading the host again.
     """
 
     @functools.wraps(func)
     def tracked(*args, **kwargs) -> Generator:
         changed = False
-        for command in func(*args, **kwargs):
+        read = None
+        commands = func(*args, **kwargs)
+        while True:
+            try:
+                command = next(commands)
+            except StopIteration as done:
+                after = done.value
+                break
             if not changed and not preparing():
+                read = last_read(host.name)
                 forget(host.name)
             changed = True
             yield command
-        if not changed and host.current_op_hash:
+        if not host.current_op_hash:
+            return
+        if not changed:
             mark_quiet(host.name, host.current_op_hash)
+        elif after is not None and read is not None:
+            expect(host.name, host.current_op_hash, read[0], after)
 
     return operation()(tracked)
 
@@ -65,12 +80,17 @@ def atomic_link(path: str, target: str) -> StringCommand:
     renamed over `path`. `mv -T` refuses to replace a directory, which is what we want.
     """
     folder, name = posixpath.split(path)
-    tmp = posixpath.join(folder, f".{name}.atomic-deploy-tmp")
+    tmp = posixpath.join(folder, temp_link_name(name))
     return StringCommand(
         "rm", "-f", QuoteString(tmp),
         "&&", "ln", "-s", QuoteString(target), QuoteString(tmp),
         "&&", "mv", "-Tf", QuoteString(tmp), QuoteString(path),
     )  # fmt: skip
+
+
+def temp_link_name(name: str) -> str:
+    """The temporary name `atomic_link` gives the new link to `name` before the rename."""
+    return f".{name}.atomic-deploy-tmp"
 
 
 def append_log(root: str, line: str) -> StringCommand:

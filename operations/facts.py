@@ -15,7 +15,7 @@ from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, State, StringCommand
 from pyinfra.api.state import BaseStateCallback, StateStage
 
-from .layout import MANIFEST, MARKER, META_DIR, Layout
+from .layout import MANIFEST, MARKER, META_DIR, NO_RELEASE, Layout
 from .manifest import listing_command
 
 # Runs under `sh -c` on the host. Inputs arrive as shell variables set (quoted) before it:
@@ -255,27 +255,52 @@ _CACHE: dict[str, tuple[tuple, DeployState]] = {}
 _QUIET: set[tuple[str, str]] = set()
 
 
+# (host name, op hash) -> (read key, DeployState): the host's deploy root once that operation
+# has succeeded, as the operation itself knows it (see `expect`).
+_EXPECTED: dict[tuple[str, str], tuple[tuple, DeployState]] = {}
+
+
 class _ForgetAfterChanges(BaseStateCallback):
     """Drop a host's cached state once an operation may have changed it.
 
-    Operations declared with `common.wanted_state` say when they changed nothing; any other
-    operation (pyinfra's own, a hook) is assumed to have changed something.
+    Operations declared with `common.wanted_state` say when they changed nothing, or what
+    the host looks like after their change; any other operation (pyinfra's own, a hook) is
+    assumed to have changed something unknown.
     """
 
     @staticmethod
     def operation_host_success(state: State, host, op_hash, retry_attempt=0):
-        if (host.name, op_hash) not in _QUIET:
+        expected = _EXPECTED.pop((host.name, op_hash), None)
+        if expected is not None:
+            _CACHE[host.name] = expected
+        elif (host.name, op_hash) not in _QUIET:
             forget(host.name)
         _QUIET.discard((host.name, op_hash))
 
     @staticmethod
     def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
+        _EXPECTED.pop((host.name, op_hash), None)
         forget(host.name)
 
 
 def forget(host_name: str) -> None:
     """The next `deploy_state` on this host reads the host again."""
     _CACHE.pop(host_name, None)
+
+
+def last_read(host_name: str) -> tuple[tuple, DeployState] | None:
+    """The host's cached (read key, DeployState), if it has one."""
+    return _CACHE.get(host_name)
+
+
+def expect(host_name: str, op_hash: str, read_key: tuple, after: DeployState) -> None:
+    """Once operation `op_hash` succeeds on the host, its deploy root is `after`.
+
+    Only for changes the operation fully knows (it made them with the host locked), so the
+    next operation decides from them without reading the host again. If the operation fails,
+    the host is read again.
+    """
+    _EXPECTED[(host_name, op_hash)] = (read_key, after)
 
 
 def mark_quiet(host_name: str, op_hash: str) -> None:
@@ -299,19 +324,24 @@ def preparing_stage(state: State) -> bool:
     return state.current_stage == StateStage.Prepare
 
 
-def deploy_state(layout: Layout, sha: str) -> DeployState:
+def deploy_state(layout: Layout, sha: str | None) -> DeployState:
     """The current host's deploy root: read once (one remote command), then reused.
 
     Reused within one run phase (pyinfra prepares, then executes) until an operation changes
-    something on the host. Callers must not modify the returned object.
+    something on the host. `sha` is the release to check in depth (manifest, shared paths);
+    None when the caller needs nothing about a release (the lock, the links): then a state
+    read for any release will do. Callers must not modify the returned object.
     """
     state = host.state
     if not any(isinstance(h, _ForgetAfterChanges) for h in state.callback_handlers):
         state.add_callback_handler(_ForgetAfterChanges())
     key = (id(state), state.current_stage, layout, sha)
     cached = _CACHE.get(host.name)
-    if cached and cached[0] == key:
+    if cached and (cached[0] == key or (sha is None and cached[0][:3] == key[:3])):
         return cached[1]
+    if sha is None:
+        sha = NO_RELEASE
+        key = (*key[:3], sha)
     fold = None if preparing_stage(state) else _LOCK_FOLD.pop(host.name, None)
     value = host.get_fact(
         DeployTree,

@@ -18,6 +18,8 @@ from typing import Any
 
 from .release_name import check_release_value
 
+NO_RELEASE = "0000000"  # placeholder release name when a run targets no particular release
+
 META_DIR = ".atomic-deploy"
 LOG_FILE = f"{META_DIR}/log"
 MARKER = ".atomic-deploy-release"  # written last into a release: "this copy is complete"

@@ -11,12 +11,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .layout import Deploy
+from .layout import NO_RELEASE, Deploy
 
 # Deploy files that work on releases already on the hosts.
 NO_UPLOAD_FILES = ("rollback.py", "status.py", "restore_dump.py")
 HOOK_POINTS = ("before_switch", "after_switch", "on_failure")
-NO_RELEASE = "0000000"  # placeholder release name when a run targets no particular release
 
 
 def uploads_source(argv: list[str]) -> bool:

@@ -178,7 +178,7 @@ def lock_held(deploy: Deploy, hosts: str = "all", take_over: bool = False) -> Ge
     is_first = host.name == _first_host()
     if (hosts == "first" and not is_first) or (hosts == "others" and is_first):
         return
-    state = deploy_state(deploy.layout, deploy.release)
+    state = deploy_state(deploy.layout, None)
     lock = state.lock
     replace = None
     if lock is not None and lock.get("token") != RUN_TOKEN:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Generator
+from dataclasses import replace
 
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand
@@ -39,11 +40,14 @@ def releases_pruned(deploy: Deploy) -> Generator:
     if not plan.delete:
         return
     reasons = plan.reasons()
-    steps = []
+    steps, logged = [], []
     for name in plan.delete:
         say(f"remove releases/{name} ({reasons[name]}; keep {deploy.keep_releases})")
         path = posixpath.join(state.root, RELEASES_DIR, name)
         steps.append(StringCommand("rm", "-rf", QuoteString(path)))
         if not name.startswith("."):
-            steps.append(append_log(state.root, log_line("prune", name, deploy.deployed_by)))
+            logged.append(log_line("prune", name, deploy.deployed_by))
+            steps.append(append_log(state.root, logged[-1]))
     yield chain(*steps)
+    kept = {name: entry for name, entry in state.entries.items() if name not in plan.delete}
+    return replace(state, entries=kept, log=[*state.log, *logged])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Generator
+from dataclasses import replace
 
 from pyinfra import host
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand
@@ -21,7 +22,7 @@ from .common import (
     wanted_state,
 )
 from .copy_mode import copy_command, run_noting_fallback
-from .facts import DeployState, deploy_state
+from .facts import DeployState, Entry, deploy_state
 from .layout import (
     ASIDE_PREFIX,
     CACHE_DIR,
@@ -191,8 +192,38 @@ def release_populated(deploy: Deploy) -> Generator:
             atomic_link(current, f"{RELEASES_DIR}/{sha}"),
             StringCommand("rm", "-rf", _q(build)),
         ]
-    steps.append(append_log(root, log_line("populated", sha, by)))
+    line = log_line("populated", sha, by)
+    steps.append(append_log(root, line))
     if deploy.copy_mode == "reflink":  # to say so when the file system can't clone
         yield FunctionCommand(run_noting_fallback, (chain(*steps), releases), {})
     else:
         yield chain(*steps)
+    return _built(state, deploy, line)
+
+
+def _built(state: DeployState, deploy: Deploy, line: str) -> DeployState | None:
+    """`state` once a new releases/<sha> is in place, as populating leaves it.
+
+    None (read the host again) where populating did more than add the release: a copy was
+    put aside, or shared/ paths were seeded or created.
+    """
+    sha, paths = deploy.release, deploy.layout.shared_paths
+
+    def touched(index: int, kind: str, path: str) -> bool:  # see link_shared_paths
+        if kind == "f":
+            return state.shared_kind(index) == "missing"
+        ships = os.path.lexists(os.path.join(deploy.source, path))  # the upload mirrors it
+        return ships and state.shared_kind(index) in ("missing", "emptydir")
+
+    seeded = any(touched(i, kind, path) for i, (kind, path) in enumerate(paths))
+    if sha in state.entries or seeded or CACHE_DIR not in state.dirs:
+        return None
+    return replace(
+        state,
+        entries={**state.entries, sha: Entry(sha, "dir", sha)},
+        manifest="ok",  # the manifest was just written from this very copy
+        differences=[],
+        in_release=[f"link {shared_link_target(path)}" for _, path in paths],
+        mergeable={},
+        log=[*state.log, line],
+    )

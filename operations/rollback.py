@@ -20,6 +20,7 @@ from .layout import RELEASES_DIR, Layout
 from .live import NO_RELEASE
 from .plan import current_release, log_line, previous_release
 from .release_name import SHA_LENGTH
+from .switch import switched
 
 # host name -> the target it found (filled while executing, op by op)
 TARGETS: dict[str, str] = {}
@@ -123,7 +124,7 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
     was = current_release(state)
     how = "named; left " if named else "from "  # plan.previous_release skips "from" releases
     say(f"current: {have or '(none)'} -> {want}")
-    yield chain(
-        atomic_link(posixpath.join(state.root, "current"), want),
-        append_log(state.root, log_line("rollback", target, by, f"{how}{was or '-'}")),
-    )
+    line = log_line("rollback", target, by, f"{how}{was or '-'}")
+    current = posixpath.join(state.root, "current")
+    yield chain(atomic_link(current, want), append_log(state.root, line))
+    return switched(state, "current", "current", want, line)

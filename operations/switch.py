@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Generator
+from dataclasses import replace
 
-from .common import append_log, atomic_link, chain, preparing, refuse, say, wanted_state
-from .facts import deploy_state
+from .common import (
+    append_log,
+    atomic_link,
+    chain,
+    preparing,
+    refuse,
+    say,
+    temp_link_name,
+    wanted_state,
+)
+from .facts import DeployState, deploy_state
 from .layout import RELEASES_DIR, Deploy
 from .plan import current_release, log_line
 
@@ -42,9 +52,23 @@ def current_switched(deploy: Deploy) -> Generator:
         return
     say(f"current: {have or '(none)'} -> {target}")
     was = current_release(state) or ""
+    line = log_line("switch", sha, deploy.deployed_by, f"from {was or '-'}")
     yield chain(
         atomic_link(posixpath.join(state.root, "current"), target),
-        append_log(state.root, log_line("switch", sha, deploy.deployed_by, f"from {was or '-'}")),
+        append_log(state.root, line),
+    )
+    return switched(state, "current", "current", target, line)
+
+
+def switched(state: DeployState, which: str, link: str, target: str, line: str = "") -> DeployState:
+    """`state` once link `which` ("current" or "docroot", at path `link` under the root) points
+    at `target` by `atomic_link`, with `line` added to the deploy log."""
+    tmp = temp_link_name(posixpath.basename(link))
+    return replace(
+        state,
+        **{which: f"link {target}"},
+        temp_links=[t for t in state.temp_links if t != tmp],
+        log=[*state.log, line] if line else state.log,
     )
 
 
@@ -65,10 +89,11 @@ def docroot_linked(deploy: Deploy) -> Generator:
         switch.docroot_linked(name="htdocs -> current/htdocs", deploy=deploy)
     """
     docroot = deploy.layout.docroot
-    state = deploy_state(deploy.layout, deploy.release)
+    state = deploy_state(deploy.layout, None)
     target = f"current/{docroot}"
     have = state.link_target("docroot")
     if have == target:
         return
     say(f"{docroot}: {have or '(none)'} -> {target}")
     yield atomic_link(posixpath.join(state.root, docroot), target)
+    return switched(state, "docroot", docroot, target)

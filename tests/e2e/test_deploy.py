@@ -288,6 +288,24 @@ def test_a_converged_host_costs_one_remote_command_per_phase(client, ssh_hosts):
     assert [h.sessions() - b for h, b in zip(ssh_hosts, before, strict=True)] == [1, 1, 1]
 
 
+def test_a_redeploy_and_a_rollback_read_each_host_once(client, ssh_hosts):
+    """Operations that know what their change left behind spare the next one a re-read."""
+    c = client()
+    first = c.site.sha_short()
+    c.deploy()
+    c.site.commit({"VERSION": "2\n"})
+    before = [h.sessions() for h in ssh_hosts]
+    c.deploy()
+    # read (+ lock on the first host), lock elsewhere, rsync, build, switch, give the lock back
+    assert [h.sessions() - b for h, b in zip(ssh_hosts, before, strict=True)] == [5, 6, 6]
+    before = [h.sessions() for h in ssh_hosts]
+    run_pyinfra(c.inventory, "-y", deploy_file="rollback.py", check=True)
+    # the read that names the target, then as above without the upload
+    assert [h.sessions() - b for h, b in zip(ssh_hosts, before, strict=True)] == [4, 5, 5]
+    for root in c.roots.values():
+        assert os.readlink(root / "current") == f"releases/{first}"
+
+
 def test_the_switch_guard_holds_even_when_fail_percent_is_overridden(client):
     """--fail-percent 100 lets the other hosts go on; the barrier still stops their switch."""
     c = client()
