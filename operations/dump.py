@@ -186,7 +186,6 @@ def dump_command(
     leftovers: list[str] = (),
 ) -> StringCommand:
     """The remote command that writes, verifies and renames one dump (see _DUMP_SCRIPT)."""
-    plain = cnf is None  # without an uploaded file the non-secret settings go on argv
     values = {
         "r": root,
         "dir": database.dir,
@@ -194,15 +193,26 @@ def dump_command(
         "db": database.name,
         "final": final,
         "cnf": cnf or "",
+        **connection_values(database, plain=cnf is None),
+        "logline": logline,
+    }
+    args = [QuoteString(f"l:{n}") for n in leftovers] + [QuoteString(f"p:{n}") for n in prune]
+    return StringCommand(*assign(**values), "set", "--", *args, ";", _DUMP_SCRIPT)
+
+
+def connection_values(database: Database, plain: bool) -> dict[str, str]:
+    """Shell variables df, dbu, dbh, dbp, dbs for the client programs (see _DUMP_SCRIPT).
+
+    `plain`: no option file was uploaded, so the non-secret settings go on argv; otherwise
+    they are in the uploaded file and these stay empty.
+    """
+    return {
         "df": database.defaults_file or "",
         "dbu": (database.user or "") if plain else "",
         "dbh": (database.host or "") if plain else "",
         "dbp": str(database.port or "") if plain else "",
         "dbs": (database.socket or "") if plain else "",
-        "logline": logline,
     }
-    args = [QuoteString(f"l:{n}") for n in leftovers] + [QuoteString(f"p:{n}") for n in prune]
-    return StringCommand(*assign(**values), "set", "--", *args, ";", _DUMP_SCRIPT)
 
 
 def run_dump(state: State, host: Host, command: StringCommand, database_name: str) -> bool:

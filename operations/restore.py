@@ -16,7 +16,7 @@ from pyinfra.api import StringCommand
 
 from .common import refuse, say, wanted_state
 from .database import CNF_NAME, Database, format_age, password_for
-from .dump import assign, dump_folder, option_file_uploaded
+from .dump import assign, connection_values, dump_folder, option_file_uploaded
 from .facts import deploy_state
 from .layout import META_DIR, Deploy
 from .live import NO_RELEASE
@@ -119,17 +119,12 @@ def dump_restored(deploy: Deploy, database: Database, release: str | None) -> Ge
     cnf = posixpath.join(meta, CNF_NAME) if password is not None else ""
     if password is not None:
         yield from option_file_uploaded(meta, cnf, database, password)
-    plain = password is None
     values = {
         "r": root,
         "file": posixpath.join(database.dir, name),
         "db": database.name,
         "cnf": cnf,
-        "df": database.defaults_file or "",
-        "dbu": (database.user or "") if plain else "",
-        "dbh": (database.host or "") if plain else "",
-        "dbp": str(database.port or "") if plain else "",
-        "dbs": (database.socket or "") if plain else "",
+        **connection_values(database, plain=password is None),
         "META_DIR": META_DIR,
         "logline": log_line("restore", release, deploy.deployed_by, f"{database.dir}/{name}"),
     }

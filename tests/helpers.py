@@ -573,17 +573,13 @@ def run_pyinfra(
 
 
 def run_pyinfra_json(
-    inventory: Path | str,
-    *args: str,
-    timeout: float = 300,
-    check: bool = False,
-    env: dict[str, str] | None = None,
+    inventory: Path | str, *args: str, **options: Any
 ) -> tuple[subprocess.CompletedProcess[str], Any]:
-    """run_pyinfra with `--json`; returns (process, parsed stdout).
+    """run_pyinfra (same options) with `--json`; returns (process, parsed stdout).
 
     The JSON is None when a failed run printed none; a successful run without JSON is an error.
     """
-    proc = run_pyinfra(inventory, *args, "--json", timeout=timeout, check=check, env=env)
+    proc = run_pyinfra(inventory, *args, "--json", **options)
     try:
         return proc, json.loads(proc.stdout)
     except json.JSONDecodeError:
