@@ -8,6 +8,7 @@ that host (see `deploy_state`): a converged host costs one read per run phase.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -255,6 +256,8 @@ _CACHE: dict[str, tuple[tuple, DeployState]] = {}
 _QUIET: set[tuple[str, str]] = set()
 
 
+# The test suite sets this: every state an operation hands on is compared with a fresh read.
+_CHECK_KNOWN_STATES = os.environ.get("ATOMIC_DEPLOY_CHECK_KNOWN_STATES") == "1"
 # (host name, op hash) -> (read key, DeployState): the host's deploy root once that operation
 # has succeeded, as the operation itself knows it (see `expect`).
 _EXPECTED: dict[tuple[str, str], tuple[tuple, DeployState]] = {}
@@ -272,6 +275,8 @@ class _ForgetAfterChanges(BaseStateCallback):
     def operation_host_success(state: State, host, op_hash, retry_attempt=0):
         expected = _EXPECTED.pop((host.name, op_hash), None)
         if expected is not None:
+            if _CHECK_KNOWN_STATES:
+                _check_expected(host, *expected)
             _CACHE[host.name] = expected
         elif (host.name, op_hash) not in _QUIET:
             forget(host.name)
@@ -343,7 +348,16 @@ def deploy_state(layout: Layout, sha: str | None) -> DeployState:
         sha = NO_RELEASE
         key = (*key[:3], sha)
     fold = None if preparing_stage(state) else _LOCK_FOLD.pop(host.name, None)
-    value = host.get_fact(
+    value = _read(host, layout, sha, owner=fold[0] if fold else None)
+    if fold:
+        fold[1](value)
+    _CACHE[host.name] = (key, value)
+    return value
+
+
+def _read(target, layout: Layout, sha: str, owner: str | None = None) -> DeployState:
+    """One DeployTree read of `target` (a pyinfra Host)."""
+    return target.get_fact(
         DeployTree,
         root=layout.root,
         sha=sha,
@@ -353,9 +367,21 @@ def deploy_state(layout: Layout, sha: str | None) -> DeployState:
         meta=META_DIR,
         marker=MARKER,
         manifest=MANIFEST,
-        **({"owner": fold[0]} if fold else {}),
+        **({"owner": owner} if owner is not None else {}),
     )
-    if fold:
-        fold[1](value)
-    _CACHE[host.name] = (key, value)
-    return value
+
+
+def _check_expected(target, read_key: tuple, after: DeployState) -> None:
+    """Test aid (ATOMIC_DEPLOY_CHECK_KNOWN_STATES=1): read the host and compare with `after`.
+
+    `lock` is left out: the lock operations keep it outside the cached state.
+    """
+    fresh = _read(target, read_key[2], read_key[3])
+    diff = {
+        name: (getattr(after, name), getattr(fresh, name))
+        for name in DeployState.__dataclass_fields__
+        if name != "lock" and getattr(after, name) != getattr(fresh, name)
+    }
+    if diff:
+        raise AssertionError(f"{target.name}: the state an operation handed on differs from "
+                             f"the host (handed on, read): {diff}")  # fmt: skip

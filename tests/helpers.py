@@ -537,6 +537,10 @@ def write_client(
     return inventory
 
 
+# run_pyinfra(env=CHECKS_OFF): no extra reads, for tests that count remote commands.
+CHECKS_OFF = {"ATOMIC_DEPLOY_CHECK_KNOWN_STATES": "0"}
+
+
 def run_pyinfra(
     inventory: Path | str,
     *args: str,
@@ -551,9 +555,13 @@ def run_pyinfra(
 
     Pass `-y` (or `--dry`): without it pyinfra prompts and dies on EOF with rc=1. `env` adds
     variables to the environment (e.g. a database password named by password_env).
+    Every state an operation hands on instead of re-reading the host is checked against a
+    fresh read (ATOMIC_DEPLOY_CHECK_KNOWN_STATES, see operations/facts.py); tests that count
+    remote commands pass CHECKS_OFF.
     """
     argv = [sys.executable, "-m", "pyinfra", str(inventory), deploy_file, *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200",
+           "ATOMIC_DEPLOY_CHECK_KNOWN_STATES": "1", **(env or {})}  # fmt: skip
     try:
         proc = subprocess.run(  # noqa: S603 - argv built from the test's own arguments
             argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
