@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, State, StringCommand
@@ -20,7 +20,7 @@ from .layout import MANIFEST, MARKER, META_DIR, NO_RELEASE, Layout
 from .manifest import listing_command
 
 # Runs under `sh -c` on the host. Inputs arrive as shell variables set (quoted) before it:
-# r (root, empty = $HOME), sha, docroot, meta, marker, manifest, a `listing` function
+# r (root, empty = $HOME), sha, docroot, meta, marker, manifest, loglines, a `listing` function
 # (manifest.py), and the shared paths as "$@" ("d:path" / "f:path"). Shared paths are
 # reported by their index in "$@", so odd characters in them can't confuse parsing.
 _SCRIPT = r"""
@@ -89,9 +89,10 @@ for p in "$@"; do
   fi
   i=$((i + 1))
 done
-[ -f "$meta/log" ] && tail -n 1000 "$meta/log" | sed 's/^/log /'
+[ -f "$meta/log" ] && tail -n "$loglines" "$meta/log" | sed 's/^/log /'
 exit 0
 """
+LOG_LINES = 1000  # how much of the deploy log a read brings back (history, prune order)
 
 
 @dataclass
@@ -183,6 +184,7 @@ class DeployTree(FactBase):
                 ("meta", meta),
                 ("marker", marker),
                 ("manifest", manifest),
+                ("loglines", str(LOG_LINES)),
             )
         ]
         paths = [QuoteString(f"d:{p}") for p in shared_dirs]
@@ -377,6 +379,7 @@ def _check_expected(target, read_key: tuple, after: DeployState) -> None:
     `lock` is left out: the lock operations keep it outside the cached state.
     """
     fresh = _read(target, read_key[2], read_key[3])
+    after = replace(after, log=after.log[-LOG_LINES:])  # a read sees the log's last lines
     diff = {
         name: (getattr(after, name), getattr(fresh, name))
         for name in DeployState.__dataclass_fields__
