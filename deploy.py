@@ -84,7 +84,7 @@ if health_check:  # any host unhealthy: every host that switched goes back (oper
         name="health checked", deploy=deploy, health=health_check, _if=switched.did_change
     )
     health.healthy_or_rolled_back(
-        name="all hosts healthy, or rolled back", deploy=deploy, health=health_check,
+        name="all hosts healthy, or rolled back", deploy=deploy, health=health_check, php=php,
         _if=switched.did_change,
     )  # fmt: skip
 prune.releases_pruned(name=f"at most {deploy.keep_releases} releases kept", deploy=deploy)

@@ -26,6 +26,7 @@ from .common import append_log, atomic_link, chain, preparing, say, wanted_state
 from .facts import deploy_state
 from .layout import RELEASES_DIR, Deploy
 from .live import Health
+from .php_reload import PhpRefresh, describe, refresh_and_log
 from .plan import current_release, log_line, previous_release
 
 # host name -> None (healthy) or what failed
@@ -93,12 +94,16 @@ def health_checked(deploy: Deploy, health: Health) -> Generator:
 
 
 @wanted_state
-def healthy_or_rolled_back(deploy: Deploy, health: Health) -> Generator:
+def healthy_or_rolled_back(
+    deploy: Deploy, health: Health, php: PhpRefresh | None = None
+) -> Generator:
     """
     Ensure every checked host was healthy, or switch this host back to the release it replaced.
 
     + deploy: the host's Deploy settings
     + health: the client's Health settings
+    + php: the client's after-switch step, run again for the release switched back to (its
+      failure is reported; the next run retries it, as after any switch)
 
     **Example:**
 
@@ -125,6 +130,13 @@ def healthy_or_rolled_back(deploy: Deploy, health: Health) -> Generator:
             *steps,
             append_log(state.root, log_line("rollback", back, by, f"from {sha} (health check)")),
         ]
+        if php is not None:
+            say(f"php after switch: {describe(php)} for releases/{back}")
+            failed = f"atomic-deploy: php after switch-back failed for releases/{back}"
+            steps.append(StringCommand(
+                "(", refresh_and_log(php, state.root, back, deploy), ")",
+                "||", "echo", QuoteString(failed), ">&2",
+            ))  # fmt: skip
         message = f"health check failed ({summary}); rolled back to {RELEASES_DIR}/{back}"
     yield chain(*steps)
     yield StringCommand("echo", QuoteString(f"atomic-deploy: {message}"), ">&2;", "exit", "1")

@@ -195,8 +195,13 @@ def php_refreshed(deploy: Deploy, php: PhpRefresh) -> Generator:
     if not pending or live is None:
         return
     say(f"php after switch: {describe(php)} for releases/{live}")
-    docroot = posixpath.join(state.root, RELEASES_DIR, live, deploy.layout.docroot)
-    yield chain(
+    yield refresh_and_log(php, state.root, live, deploy)
+
+
+def refresh_and_log(php: PhpRefresh, root: str, live: str, deploy: Deploy) -> StringCommand:
+    """One refresh for releases/`live` (just made live) and its line in the deploy log."""
+    docroot = posixpath.join(root, RELEASES_DIR, live, deploy.layout.docroot)
+    return chain(
         refresh_command(php, docroot),
-        append_log(state.root, log_line(EVENT, live, deploy.deployed_by, php.mode)),
+        append_log(root, log_line(EVENT, live, deploy.deployed_by, php.mode)),
     )

@@ -65,6 +65,37 @@ def test_fpm_reload_runs_once_per_switch_and_never_on_a_rerun(
     assert f"\tphp-refresh\t{second}\t" in log
 
 
+def test_a_health_check_switch_back_refreshes_php_for_the_release_switched_back_to(
+    ssh_hosts: list[SshHost], deploy_root, site_repo: SiteRepo, tmp_path: Path
+) -> None:
+    root = deploy_root("web1")
+    reloads = root.parent / "reloads"
+    php = {"after_switch": "fpm-reload",
+           "reload_command": f"echo \"$(readlink {root}/current)\" >> {reloads}"}  # fmt: skip
+    inventory = _client(tmp_path, ssh_hosts[0], root, site_repo, php)
+    first = site_repo.sha_short()
+    run_pyinfra(inventory, "-y", check=True)
+
+    with socket.socket() as s:  # a port nothing listens on: the health check fails
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_client(
+        tmp_path / "inv", source=site_repo.path, hosts=[host_entry(ssh_hosts[0], root)],
+        ssh=ssh_hosts[0], php=php,
+        health={"url": f"http://127.0.0.1:{port}/", "retries": 0, "timeout": 2},
+    )  # fmt: skip
+    second = site_repo.commit({"VERSION": "2\n"})[:12]
+    proc = run_pyinfra(inventory, "-y")
+    assert proc.returncode != 0
+    assert f"rolled back to releases/{first}" in proc.stderr
+    assert os.readlink(root / "current") == f"releases/{first}"
+    # refreshed after the switch to the new release, and again after the switch back
+    assert reloads.read_text() == f"releases/{first}\nreleases/{second}\nreleases/{first}\n"
+    log = (root / ".atomic-deploy" / "log").read_text().splitlines()
+    events = [line.split("\t")[1:3] for line in log]
+    assert events[-2:] == [["rollback", first], ["php-refresh", first]]
+
+
 def test_a_failed_reset_leaves_no_file_and_is_retried_by_the_next_run(
     ssh_hosts: list[SshHost], deploy_root, site_repo: SiteRepo, tmp_path: Path
 ) -> None:
