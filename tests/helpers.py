@@ -121,13 +121,18 @@ class SshServer:
     config: Path = field(repr=False)
 
     def stop(self, timeout: float = 5) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        stop_process(self.proc, timeout)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM `proc` if it still runs; SIGKILL it if it has not ended within `timeout`."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
 
 
 def make_ssh_keys(keydir: Path) -> tuple[Path, Path]:
@@ -287,13 +292,7 @@ class MariaDB:
         return {n: int(self.sql(f"SELECT COUNT(*) FROM `{n}`", database)) for n in names}
 
     def stop(self, timeout: float = 30) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        stop_process(self.proc, timeout)
 
 
 def _sql_string(value: str) -> str:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import _die_with_parent, _port_free, run, tail
+from helpers import _die_with_parent, _port_free, run, stop_process, tail
 
 WEB_USER = "www-data"
 NGINX = "/usr/sbin/nginx"
@@ -35,16 +35,6 @@ def find_php_fpm() -> str:
     if not found:
         raise AssertionError("no /usr/sbin/php-fpm*: run `bash scripts/test-env.sh` first")
     return max(found, key=version)
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 5) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
 
 
 @dataclass
@@ -81,8 +71,8 @@ class WebStack:
         return "\n".join(parts)
 
     def stop(self) -> None:
-        _stop(self.nginx)
-        _stop(self.fpm)
+        stop_process(self.nginx, 5)
+        stop_process(self.fpm, 5)
 
 
 def _fpm_config(workdir: Path, socket: Path) -> str:
@@ -205,8 +195,8 @@ def start_webstack(
         return WebStack(workdir, port, docroot, validate_timestamps, fpm, nginx)
     except BaseException:
         if nginx is not None:
-            _stop(nginx)
-        _stop(fpm)
+            stop_process(nginx, 5)
+        stop_process(fpm, 5)
         raise
 
 
