@@ -20,7 +20,7 @@ missing_packages() {
 }
 
 cannot_install() {
-    echo "demo: missing ${missing[*]}; install them first (as root: apt-get install ${missing[*]}), then run this again" >&2
+    echo "demo: ${missing[*]} missing: as root, run apt-get install ${missing[*]}; then run this again" >&2
     exit 1
 }
 
