@@ -64,5 +64,5 @@ else
     echo "$want" >"$stamp"
 fi
 
-echo "demo: $venv/bin/pyinfra -y inventories/local.py deploy.py $*"
+echo "demo: $venv/bin/pyinfra -y inventories/local.py deploy.py${*:+ $*}"
 exec "$venv/bin/pyinfra" -y inventories/local.py deploy.py "$@"
