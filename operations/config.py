@@ -14,6 +14,7 @@ import gc
 import getpass
 import json
 import os
+import shutil
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -496,8 +497,32 @@ def inventory_hosts(
         raise SystemExit(2) from None
 
 
+def check_local_tools(argv: list[str]) -> None:
+    """Raise ConfigError when a run that uploads lacks rsync or git on this machine.
+
+    rsync (the upload) and git (the release name) run where pyinfra runs; without them the run
+    would stop in the middle (at the upload) or with a traceback, instead of before connecting.
+    """
+    if not uploads_source(argv):
+        return
+    missing = [tool for tool in ("rsync", "git") if shutil.which(tool) is None]
+    if not missing:
+        return
+    roles = {"rsync": "uploads the release", "git": "names the release"}
+    if len(missing) == 1:
+        what, why, it = f"{missing[0]} is", f"it {roles[missing[0]]}", "it"
+    else:
+        what, it = "rsync and git are", "them"
+        why = ", ".join(f"{tool} {roles[tool]}" for tool in missing)
+    raise ConfigError(
+        f"{what} not installed on this machine ({why}): install {it}, "
+        f"e.g. apt-get install {' '.join(missing)}"
+    )
+
+
 def _inventory_hosts(yml: Path, root: str | Path | None, argv: list[str]) -> list:
     client = load_client(yml)
+    check_local_tools(argv)
     if root is not None:
         for host in client.hosts:
             host["root"] = str(root)
