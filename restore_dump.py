@@ -11,20 +11,17 @@ per host, and a database several hosts share must be loaded once. Takes the depl
 
 from pyinfra import host
 
-from operations import lock, restore
-from operations.database import Database
-from operations.live import deploy_for
+from operations import restore
+from operations.run import HostRun
 
-database = Database.from_host_data(host.data)
-if database is None:
+run = HostRun.for_host(host.data.get("release"), existing=True)
+if run.database is None:
     raise SystemExit("atomic-deploy: the client describes no database: nothing to restore")
-deploy = deploy_for(host.data, host.data.get("release"))
-take_over = host.data.get("take_over_lock") is True
-lock.lock_held(name="deploy lock held", deploy=deploy, take_over=take_over)
-restore.dump_restored(
-    name=f"dump loaded into {database.name}",
-    deploy=deploy,
-    database=database,
-    release=host.data.get("release"),
-)
-lock.lock_released(name="deploy lock released", deploy=deploy)
+
+with run.guarded("restore"):  # the deploy lock: no deploy runs while the database is loaded
+    restore.dump_restored(
+        name=f"dump loaded into {run.database.name}",
+        deploy=run.deploy,
+        database=run.database,
+        release=host.data.get("release"),
+    )

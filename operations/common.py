@@ -9,10 +9,12 @@ from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
-from pyinfra.api.state import BaseStateCallback, State, StateStage
+from pyinfra.api.state import BaseStateCallback, State
 
-from .facts import expect, forget, last_read, mark_quiet
+from . import pyinfra_adapter as adapter
+from .context import run_context
 from .layout import LOG_FILE
+from .pyinfra_adapter import current_op_hash
 
 
 def wanted_state(func: Callable[..., Generator]) -> Callable:
@@ -27,6 +29,7 @@ def wanted_state(func: Callable[..., Generator]) -> Callable:
 
     @functools.wraps(func)
     def tracked(*args, **kwargs) -> Generator:
+        run = run_context(host.state)
         changed = False
         read = None
         commands = func(*args, **kwargs)
@@ -37,23 +40,23 @@ def wanted_state(func: Callable[..., Generator]) -> Callable:
                 after = done.value
                 break
             if not changed and not preparing():
-                read = last_read(host.name)
-                forget(host.name)
+                read = run.reads.pop(host.name, None)
             changed = True
             yield command
-        if not host.current_op_hash:
+        op_hash = current_op_hash(host)
+        if not op_hash:
             return
         if not changed:
-            mark_quiet(host.name, host.current_op_hash)
+            run.quiet.add((host.name, op_hash))
         elif after is not None and read is not None:
-            expect(host.name, host.current_op_hash, read[0], after)
+            run.expected[(host.name, op_hash)] = (read[0], after)
 
     return operation()(tracked)
 
 
 def preparing() -> bool:
     """True while pyinfra prepares (computes the diff), False while it executes."""
-    return host.state.current_stage == StateStage.Prepare
+    return adapter.preparing(host.state)
 
 
 def say(message: str) -> None:
@@ -121,19 +124,16 @@ def copy_contents(src: str, dest: str) -> StringCommand:
     )  # fmt: skip
 
 
-# Actions for a host that runs nothing more in this run: (order, name) -> action(host).
-_ON_STOP: dict[tuple[int, str], Callable[[Any], None]] = {}
-
-
 class _HostStopped(BaseStateCallback):
     @staticmethod
     def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
-        _stopped(host)
+        _stopped(state, host)
 
 
-def _stopped(target: Any) -> None:
-    for key in sorted(_ON_STOP):
-        _ON_STOP[key](target)
+def _stopped(state: State, target: Any) -> None:
+    on_stop = run_context(state).on_stop
+    for key in sorted(on_stop):
+        on_stop[key](target)
 
 
 def when_host_stops(state: State, name: str, order: int, action: Callable[[Any], None]) -> None:
@@ -142,17 +142,15 @@ def when_host_stops(state: State, name: str, order: int, action: Callable[[Any],
     (FAIL_PERCENT). Actions run by `order` (e.g. on_failure hooks before the lock goes back);
     registering `name` again replaces it. `action` must be safe to call twice.
     """
-    _ON_STOP[(order, name)] = action
-    if any(isinstance(h, _HostStopped) for h in state.callback_handlers):
+    run = run_context(state)
+    run.on_stop[(order, name)] = action
+    if "host-stopped" in run.handlers:
         return
+    run.handlers.add("host-stopped")
     state.add_callback_handler(_HostStopped())
-    ask = state.should_raise_failed_hosts  # the CLI's "continue?" prompt, without -y
 
-    def should_raise(state_: State) -> bool:
-        decision = ask(state_) if ask else True
-        if decision is not False:  # the run stops here: every host is done
-            for target in list(state_.inventory):
-                _stopped(target)
-        return decision
+    def everyone(state_: State) -> None:
+        for target in list(state_.inventory):
+            _stopped(state_, target)
 
-    state.should_raise_failed_hosts = should_raise
+    adapter.when_run_stops(state, everyone)

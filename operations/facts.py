@@ -8,16 +8,18 @@ that host (see `deploy_state`): a converged host costs one read per run phase.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any
 
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, State, StringCommand
-from pyinfra.api.state import BaseStateCallback, StateStage
+from pyinfra.api.state import BaseStateCallback
 
+from .context import run_context
 from .layout import MANIFEST, MARKER, META_DIR, NO_RELEASE, Layout
 from .manifest import listing_command
+from .pyinfra_adapter import assign, preparing
 
 # Runs under `sh -c` on the host. Inputs arrive as shell variables set (quoted) before it:
 # r (root, empty = $HOME), sha, docroot, meta, marker, manifest, loglines, a `listing` function
@@ -181,7 +183,7 @@ class DeployTree(FactBase):
         self, root, sha, docroot, shared_dirs, shared_files, meta, marker, manifest, owner=None
     ):
         assigns = [
-            StringCommand(name + "=", QuoteString(value), ";", _separator="")
+            StringCommand(assign(name, value), ";")
             for name, value in (
                 ("r", root or ""),
                 ("sha", sha),
@@ -197,7 +199,7 @@ class DeployTree(FactBase):
         listing = listing_command([*shared_dirs, *shared_files])
         take = []
         if owner is not None:  # this read also takes the deploy lock
-            take = [StringCommand("owner=", QuoteString(owner), ";", _separator=""), _TAKE_LOCK]
+            take = [StringCommand(assign("owner", owner), ";"), _TAKE_LOCK]
         return StringCommand(
             *assigns, *take, "listing()", "{", listing, ";", "}", ";", "set", "--", *paths, ";",
             _SCRIPT,
@@ -259,19 +261,6 @@ def parse_deploy_tree(lines: list[str]) -> DeployState:
     return state
 
 
-# host name -> (what was read, DeployState). Imported modules are shared by all hosts.
-_CACHE: dict[str, tuple[tuple, DeployState]] = {}
-# (host name, op hash) of operations that finished without changing anything.
-_QUIET: set[tuple[str, str]] = set()
-
-
-# The test suite sets this: every state an operation hands on is compared with a fresh read.
-_CHECK_KNOWN_STATES = os.environ.get("ATOMIC_DEPLOY_CHECK_KNOWN_STATES") == "1"
-# (host name, op hash) -> (read key, DeployState): the host's deploy root once that operation
-# has succeeded, as the operation itself knows it (see `expect`).
-_EXPECTED: dict[tuple[str, str], tuple[tuple, DeployState]] = {}
-
-
 class _ForgetAfterChanges(BaseStateCallback):
     """Drop a host's cached state once an operation may have changed it.
 
@@ -282,60 +271,25 @@ class _ForgetAfterChanges(BaseStateCallback):
 
     @staticmethod
     def operation_host_success(state: State, host, op_hash, retry_attempt=0):
-        expected = _EXPECTED.pop((host.name, op_hash), None)
+        run = run_context(state)
+        expected = run.expected.pop((host.name, op_hash), None)
         if expected is not None:
-            if _CHECK_KNOWN_STATES:
-                _check_expected(host, *expected)
-            _CACHE[host.name] = expected
-        elif (host.name, op_hash) not in _QUIET:
-            forget(host.name)
-        _QUIET.discard((host.name, op_hash))
+            run.reads[host.name] = expected
+        elif (host.name, op_hash) not in run.quiet:
+            run.reads.pop(host.name, None)
+        run.quiet.discard((host.name, op_hash))
 
     @staticmethod
     def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
-        _EXPECTED.pop((host.name, op_hash), None)
-        forget(host.name)
+        run = run_context(state)
+        run.expected.pop((host.name, op_hash), None)
+        run.reads.pop(host.name, None)
 
 
-def forget(host_name: str) -> None:
-    """The next `deploy_state` on this host reads the host again."""
-    _CACHE.pop(host_name, None)
-
-
-def last_read(host_name: str) -> tuple[tuple, DeployState] | None:
-    """The host's cached (read key, DeployState), if it has one."""
-    return _CACHE.get(host_name)
-
-
-def expect(host_name: str, op_hash: str, read_key: tuple, after: DeployState) -> None:
-    """Once operation `op_hash` succeeds on the host, its deploy root is `after`.
-
-    Only for changes the operation fully knows (it made them with the host locked), so the
-    next operation decides from them without reading the host again. If the operation fails,
-    the host is read again.
-    """
-    _EXPECTED[(host_name, op_hash)] = (read_key, after)
-
-
-def mark_quiet(host_name: str, op_hash: str) -> None:
-    """Operation `op_hash` changed nothing on this host: its cached state stays valid."""
-    _QUIET.add((host_name, op_hash))
-
-
-# host name -> (lock owner text, callback(DeployState)): the host's next read in the execute
-# phase also takes the deploy lock (see lock.take_with_first_read).
-_LOCK_FOLD: dict[str, tuple[str, Callable[[DeployState], None]]] = {}
-
-
-def fold_lock_into_read(
-    host_name: str, owner: str, taken: Callable[[DeployState], None]
-) -> None:
-    """Let the host's next read of the execute phase take the deploy lock too (one command)."""
-    _LOCK_FOLD[host_name] = (owner, taken)
-
-
-def preparing_stage(state: State) -> bool:
-    return state.current_stage == StateStage.Prepare
+def fold_lock_into_read(owner: str, taken: Callable[[DeployState], None]) -> None:
+    """Let the current host's next read of the execute phase take the deploy lock too (one
+    command instead of two)."""
+    run_context(host.state).lock_fold[host.name] = (owner, taken)
 
 
 def deploy_state(layout: Layout, sha: str | None) -> DeployState:
@@ -347,25 +301,29 @@ def deploy_state(layout: Layout, sha: str | None) -> DeployState:
     read for any release will do. Callers must not modify the returned object.
     """
     state = host.state
-    if not any(isinstance(h, _ForgetAfterChanges) for h in state.callback_handlers):
+    run = run_context(state)
+    if "forget-after-changes" not in run.handlers:
+        run.handlers.add("forget-after-changes")
         state.add_callback_handler(_ForgetAfterChanges())
-    key = (id(state), state.current_stage, layout, sha)
-    cached = _CACHE.get(host.name)
-    if cached and (cached[0] == key or (sha is None and cached[0][:3] == key[:3])):
+    key = (state.current_stage, layout, sha)
+    cached = run.reads.get(host.name)
+    if cached and (cached[0] == key or (sha is None and cached[0][:2] == key[:2])):
         return cached[1]
     if sha is None:
         sha = NO_RELEASE
-        key = (*key[:3], sha)
-    fold = None if preparing_stage(state) else _LOCK_FOLD.pop(host.name, None)
-    value = _read(host, layout, sha, owner=fold[0] if fold else None)
+        key = (*key[:2], sha)
+    fold = None if preparing(state) else run.lock_fold.pop(host.name, None)
+    value = read_deploy_tree(host, layout, sha, owner=fold[0] if fold else None)
     if fold:
         fold[1](value)
-    _CACHE[host.name] = (key, value)
+    run.reads[host.name] = (key, value)
     return value
 
 
-def _read(target, layout: Layout, sha: str, owner: str | None = None) -> DeployState:
-    """One DeployTree read of `target` (a pyinfra Host)."""
+def read_deploy_tree(
+    target: Any, layout: Layout, sha: str, owner: str | None = None
+) -> DeployState:
+    """One DeployTree read of `target` (a pyinfra Host), uncached."""
     return target.get_fact(
         DeployTree,
         root=layout.root,
@@ -378,20 +336,3 @@ def _read(target, layout: Layout, sha: str, owner: str | None = None) -> DeployS
         manifest=MANIFEST,
         **({"owner": owner} if owner is not None else {}),
     )
-
-
-def _check_expected(target, read_key: tuple, after: DeployState) -> None:
-    """Test aid (ATOMIC_DEPLOY_CHECK_KNOWN_STATES=1): read the host and compare with `after`.
-
-    `lock` is left out: the lock operations keep it outside the cached state.
-    """
-    fresh = _read(target, read_key[2], read_key[3])
-    after = replace(after, log=after.log[-LOG_LINES:])  # a read sees the log's last lines
-    diff = {
-        name: (getattr(after, name), getattr(fresh, name))
-        for name in DeployState.__dataclass_fields__
-        if name != "lock" and getattr(after, name) != getattr(fresh, name)
-    }
-    if diff:
-        raise AssertionError(f"{target.name}: the state an operation handed on differs from "
-                             f"the host (handed on, read): {diff}")  # fmt: skip

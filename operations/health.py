@@ -3,7 +3,7 @@
 Two operations, both only on hosts whose ``current`` just changed (``_if=switch.did_change``):
 
 1. ``health_checked``: an HTTP GET of the host's URL from the machine running pyinfra, retried;
-   the result is kept in this module (imported modules are shared by all hosts).
+   the result is kept in the run's context (context.RunContext.health).
 2. ``healthy_or_rolled_back``: pyinfra runs each operation on every host before the next, so
    here every host's result is known. If any host failed, each host points ``current`` back
    at the release it replaced (by rename), logs ``health-failed`` and ``rollback``, and fails
@@ -23,14 +23,12 @@ from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand
 
 from .common import append_log, atomic_link, chain, preparing, say, wanted_state
+from .context import run_context
 from .facts import deploy_state
 from .layout import RELEASES_DIR, Deploy
 from .live import Health
 from .php_reload import PhpRefresh, describe, refresh_and_log
 from .plan import current_release, log_line, previous_release
-
-# host name -> None (healthy) or what failed
-RESULTS: dict[str, str | None] = {}
 
 
 def check_once(health: Health, url: str) -> str | None:
@@ -84,7 +82,7 @@ def health_checked(deploy: Deploy, health: Health) -> Generator:
             say(f"health check after the switch: GET {url} expecting {health.status}")
         return
     problem = check(health, url)
-    RESULTS[host.name] = problem
+    run_context(host.state).health[host.name] = problem
     if problem is None:
         host.log(f"health check ok: GET {url}", log_func=logger.info)
     else:
@@ -112,7 +110,8 @@ def healthy_or_rolled_back(
         health.healthy_or_rolled_back(name="all hosts healthy", deploy=deploy, health=h,
                                       _if=sw.did_change)
     """
-    failed = {name: problem for name, problem in RESULTS.items() if problem}
+    results = run_context(host.state).health
+    failed = {name: problem for name, problem in results.items() if problem}
     if preparing() or not failed:
         return
     sha = deploy.release

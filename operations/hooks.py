@@ -9,9 +9,9 @@ log (``hook-failed``).
 * ``before_switch`` runs once every host has the release, only while the release is not live
   yet; deploy.py registers it with the barrier, so a failure means no host switches.
 * ``after_switch`` runs only on hosts whose ``current`` just changed.
-* ``on_failure`` runs on every host that was armed (after populate) when the run fails later:
-  the failing host when its operation fails, the others when pyinfra stops the run. Their own
-  failures are only reported.
+* ``on_failure`` runs on every host whose release was populated in this run, when the run
+  fails later: the failing host when its operation fails, the others when pyinfra stops the
+  run (see `arm_on_failure`). Their own failures are only reported.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, QuoteString, State, StringCommand
 from pyinfra.api.host import Host
 
-from .common import append_log, preparing, say, wanted_state, when_host_stops
-from .facts import DeployState, deploy_state
+from .common import append_log, say, wanted_state, when_host_stops
+from .context import run_context
+from .facts import DeployState, deploy_state, read_deploy_tree
 from .layout import Deploy, release_path
 from .live import Hooks
 from .plan import current_release, log_line, previous_release
-
-# host name -> (root, hook commands ready to run), for on_failure
-_ARMED: dict[str, tuple[str, list[tuple[str, StringCommand]]]] = {}
+from .pyinfra_adapter import assign, run_now
 
 
 def hook_env(root: str, sha: str, previous: str | None, host_name: str) -> dict[str, str]:
@@ -46,7 +45,7 @@ def hook_env(root: str, sha: str, previous: str | None, host_name: str) -> dict[
 
 def hook_command(folder: str, env: dict[str, str], command: str) -> StringCommand:
     """cd into `folder` and run `command` (as written) with `env`; output merged into stdout."""
-    assigns = [StringCommand(f"{k}=", QuoteString(v), _separator="") for k, v in env.items()]
+    assigns = [assign(k, v) for k, v in env.items()]
     return StringCommand(
         "cd", QuoteString(folder), "&&", "env", *assigns, "sh", "-c", QuoteString(command), "2>&1"
     )
@@ -69,7 +68,7 @@ def run_hooks(
 ) -> bool:
     """Run hooks one after the other, showing their output; stop at the first failure."""
     for text, command in hooks:
-        ok, output = host.run_shell_command(command, print_input=state.print_input)
+        ok, output = run_now(host, command, print_input=state.print_input)
         lines = output.stdout_lines + output.stderr_lines
         if ok:
             host.log(f"{point} hook `{text}`: ok", log_func=logger.info)
@@ -80,7 +79,7 @@ def run_hooks(
         for line in lines:
             host.log_styled(f"  {line}", fg="red", log_func=logger.error)
         line = log_line("hook-failed", release, by, f"{point}: {text}")
-        host.run_shell_command(append_log(root, line))
+        run_now(host, append_log(root, line))
         return False
     return True
 
@@ -111,52 +110,30 @@ def hooks_run(deploy: Deploy, hooks: Hooks, point: str) -> Generator:
     yield FunctionCommand(run_hooks, args, {})
 
 
-def run_on_failure(state: State, target: Any) -> None:
-    """Run the on_failure hooks of `target` once, if it was armed; failures only reported."""
-    armed = _ARMED.pop(target.name, None)
-    if armed is None:
+def _run_on_failure(state: State, target: Any) -> None:
+    """Run `target`'s on_failure hooks once, if its release was populated in this run and the
+    run did not get through; their failures are only reported."""
+    run = run_context(state)
+    if not run.on_failure_armed(target.name) or target.name not in run.on_failure:
         return
-    root, hooks = armed
-    for text, command in hooks:
-        ok, output = target.run_shell_command(command)
+    deploy, commands = run.on_failure.pop(target.name)
+    current = read_deploy_tree(target, deploy.layout, deploy.release)  # the failure path only
+    env = hook_env(current.root, deploy.release, _previous(current, deploy.release), target.name)
+    folder = release_path(current.root, deploy.release)
+    for text in commands:
+        ok, output = run_now(target, hook_command(folder, env, text))
         status = "ok" if ok else "failed"
         target.log(f"on_failure hook `{text}`: {status}", log_func=logger.warning)
         for line in output.stdout_lines + output.stderr_lines:
             target.log(f"  {line}", log_func=logger.warning)
 
 
-def _install(state: State) -> None:
-    """on_failure hooks run for a host that runs nothing more, before its lock goes back."""
-    when_host_stops(state, "on_failure hooks", 10, lambda target: run_on_failure(state, target))
-
-
-@wanted_state
-def on_failure_armed(deploy: Deploy, hooks: Hooks) -> Generator:
+def arm_on_failure(deploy: Deploy, hooks: Hooks) -> None:
+    """Run the client's on_failure hooks on the current host if the run fails once its
+    release is populated (see context.RunContext.on_failure_armed), before its lock goes back.
     """
-    Ensure the client's ``on_failure`` hooks run if this deploy fails from here on.
-
-    + deploy: the host's Deploy settings
-    + hooks: the client's Hooks
-
-    Bookkeeping only: never shows as a change. ``on_failure_disarmed`` ends the window.
-
-    **Example:**
-
-    .. code:: python
-
-        hooks.on_failure_armed(name="on_failure hooks armed", deploy=deploy, hooks=h)
-    """
-    if hooks.on_failure and not preparing():
-        state = deploy_state(deploy.layout, deploy.release)
-        _install(host.state)
-        _ARMED[host.name] = (state.root, _prepared(state, deploy, hooks.on_failure))
-    return
-    yield
-
-
-@wanted_state
-def on_failure_disarmed() -> Generator:
-    """Ensure the on_failure hooks no longer run for this host (the deploy went through)."""
-    _ARMED.pop(host.name, None)
-    return
-    yield
+    if not hooks.on_failure:
+        return
+    state = host.state
+    run_context(state).on_failure[host.name] = (deploy, hooks.on_failure)
+    when_host_stops(state, "on_failure hooks", 10, lambda target: _run_on_failure(state, target))

@@ -10,10 +10,8 @@
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +29,6 @@ SHARED_DIR = "shared"
 PRESERVED_DIR = "shared-preserved"  # content found where a link into shared/ belongs
 TMP_PREFIX = ".tmp-"  # releases/.tmp-<sha>-<run>: a release being built
 ASIDE_PREFIX = ".aside-"  # releases/.aside-<sha>-<run>: an edited/incomplete copy, kept a while
-# One id per pyinfra run (the same in its prepare and execute phases): temporary and aside
-# names carry it, so a run never reuses a leftover of an interrupted one.
-RUN_ID = f"{int(time.time())}{os.getpid() % 100000:05d}"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ import os
 import posixpath
 import socket
 import time
-import uuid
 from collections.abc import Generator
 from typing import Any
 
@@ -26,26 +25,24 @@ from pyinfra import host, logger
 from pyinfra.api import QuoteString, State, StringCommand
 
 from .common import preparing, refuse, say, wanted_state, when_host_stops
+from .context import RunContext, run_context
 from .facts import DeployState, deploy_state, fold_lock_into_read
 from .layout import META_DIR, Deploy
+from .pyinfra_adapter import run_now
 
 LOCK_DIR = f"{META_DIR}/lock"
 STALE_AFTER = 3600  # seconds: a lock older than this is stale whoever holds it
 
-RUN_TOKEN = uuid.uuid4().hex
-_CONTROLLER = socket.gethostname()
-_STARTED = int(time.time())
-_HELD: dict[str, str] = {}  # host name -> deploy root, where this run holds the lock
 
-
-def _owner(deploy: Deploy) -> str:
+def _owner(run: RunContext, deploy: Deploy) -> str:
+    started = int(run.started)
     fields = {
-        "token": RUN_TOKEN,
+        "token": run.token,
         "user": getpass.getuser(),
-        "host": _CONTROLLER,
+        "host": run.controller,
         "pid": str(os.getpid()),
-        "started": str(_STARTED),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_STARTED)),
+        "started": str(started),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "release": deploy.release,
     }
     return "".join(f"{k}={v.replace(chr(10), ' ')}\n" for k, v in fields.items())
@@ -65,11 +62,12 @@ def stale_reason(lock: dict[str, str], now: float | None = None) -> str | None:
     """Why a lock held by someone else is stale, or None if it may be a live deploy."""
     if not lock.get("token"):
         return "it has no owner file (its deploy was killed while taking it)"
-    if lock.get("host") == _CONTROLLER and lock.get("pid", "").isdigit():
+    controller = socket.gethostname()
+    if lock.get("host") == controller and lock.get("pid", "").isdigit():
         try:
             os.kill(int(lock["pid"]), 0)
         except ProcessLookupError:
-            return f"its process {lock['pid']} on {_CONTROLLER} is gone"
+            return f"its process {lock['pid']} on {controller} is gone"
         except PermissionError:
             pass  # alive, someone else's
     started = lock.get("started", "")
@@ -82,7 +80,9 @@ def _lock_path(root: str, *parts: str) -> QuoteString:
     return QuoteString(posixpath.join(root, LOCK_DIR, *parts))
 
 
-def _acquire(root: str, deploy: Deploy, replace_token: str | None) -> StringCommand:
+def _acquire(
+    root: str, owner: str, replace_token: str | None
+) -> StringCommand:
     """mkdir the lock (after removing a stale one only if it still has that token)."""
     steps: list[Any] = [
         "mkdir", "-p", QuoteString(posixpath.join(root, META_DIR)), "&&",
@@ -95,17 +95,15 @@ def _acquire(root: str, deploy: Deploy, replace_token: str | None) -> StringComm
         "mkdir", _lock_path(root), "2>/dev/null", "||",
         "{", "echo", "locked:", ";", "cat", _lock_path(root, "owner"), "2>/dev/null", ";",
         "exit", "1", ";", "}", ";",
-        "(", "umask", "077", "&&", "printf", "%s", QuoteString(_owner(deploy)), ">",
+        "(", "umask", "077", "&&", "printf", "%s", QuoteString(owner), ">",
         _lock_path(root, "owner"), ")",
     ]  # fmt: skip
     return StringCommand(*steps)
 
 
-def _release_command(root: str) -> StringCommand:
-    """Remove the lock only if this run holds it (never someone else's)."""
-    return StringCommand(
-        _owned_by(root, RUN_TOKEN), "&&", "rm", "-rf", _lock_path(root), "||", "true"
-    )
+def _release_command(root: str, token: str) -> StringCommand:
+    """Remove the lock only if the run with `token` holds it (never someone else's)."""
+    return StringCommand(_owned_by(root, token), "&&", "rm", "-rf", _lock_path(root), "||", "true")
 
 
 def _owned_by(root: str, token: str) -> StringCommand:
@@ -116,16 +114,17 @@ def _owned_by(root: str, token: str) -> StringCommand:
     return StringCommand("grep", "-qxF", QuoteString(f"token={token}"), owner, "2>/dev/null")
 
 
-def _give_back(target: Any) -> None:
-    root = _HELD.pop(target.name, None)
+def _give_back(run: RunContext, target: Any) -> None:
+    root = run.held.pop(target.name, None)
     if root is not None:
-        target.run_shell_command(_release_command(root))
+        run_now(target, _release_command(root, run.token))
 
 
 def _install_give_back(state: State) -> None:
     """A host that runs nothing more (failed, or the run stopped) gives its lock back at once,
     after its on_failure hooks (see common.when_host_stops)."""
-    when_host_stops(state, "give back the deploy lock", 100, _give_back)
+    run = run_context(state)
+    when_host_stops(state, "give back the deploy lock", 100, lambda t: _give_back(run, t))
 
 
 def _first_host() -> str:
@@ -143,17 +142,18 @@ def take_with_first_read(deploy: Deploy) -> None:
     command, after preflight); `lock_held` then finds the lock already ours. Of two concurrent
     deploys exactly one gets the first host's lock, as before: mkdir is atomic.
     """
-    if host.name != _first_host() or host.name in _HELD:
+    run = run_context(host.state)
+    if host.name != _first_host() or host.name in run.held:
         return
 
     def taken(state: DeployState) -> None:
-        if state.lock and state.lock.get("token") == RUN_TOKEN:
-            _HELD[host.name] = state.root
+        if state.lock and state.lock.get("token") == run.token:
+            run.held[host.name] = state.root
             _install_give_back(host.state)
             host.log(f"deploy lock taken with the first read ({state.root}/{LOCK_DIR})",
                      log_func=logger.debug)  # fmt: skip
 
-    fold_lock_into_read(host.name, _owner(deploy), taken)
+    fold_lock_into_read(_owner(run, deploy), taken)
 
 
 @wanted_state
@@ -178,10 +178,11 @@ def lock_held(deploy: Deploy, hosts: str = "all", take_over: bool = False) -> Ge
     is_first = host.name == _first_host()
     if (hosts == "first" and not is_first) or (hosts == "others" and is_first):
         return
+    run = run_context(host.state)
     state = deploy_state(deploy.layout, None)
     lock = state.lock
     replace = None
-    if lock is not None and lock.get("token") != RUN_TOKEN:
+    if lock is not None and lock.get("token") != run.token:
         reason = stale_reason(lock)
         if not (take_over and reason):
             hint = (
@@ -194,16 +195,18 @@ def lock_held(deploy: Deploy, hosts: str = "all", take_over: bool = False) -> Ge
             return
         say(f"taking over the lock of {describe(lock)}: {reason}")
         replace = lock.get("token", "")
-    if preparing() or host.name in _HELD:
+    if preparing() or host.name in run.held:
         return
     _install_give_back(host.state)
-    # The cached DeployState keeps its old `lock` field: only this op reads it, via _HELD.
-    ok, output = host.run_shell_command(_acquire(state.root, deploy, replace))
+    # Taken here, not yielded: holding the lock is bookkeeping, not a change to show (see the
+    # module docstring). The cached DeployState keeps its old `lock` field: only this op reads
+    # it, via run.held.
+    ok, output = run_now(host, _acquire(state.root, _owner(run, deploy), replace))
     if not ok:  # another deploy took it between our read and our mkdir
         holder = dict(line.partition("=")[::2] for line in output.stdout_lines if "=" in line)
         yield from refuse(f"another deploy holds the lock: {describe(holder)}; wait for it")
         return
-    _HELD[host.name] = state.root
+    run.held[host.name] = state.root
     host.log(f"deploy lock taken ({posixpath.join(state.root, LOCK_DIR)})", log_func=logger.debug)
 
 
@@ -221,6 +224,8 @@ def lock_released(deploy: Deploy) -> Generator:
         lock.lock_released(name="deploy lock released", deploy=deploy)
     """
     if not preparing():
-        _give_back(host)
+        run = run_context(host.state)
+        run.finished.add(host.name)  # got through: no on_failure hooks from here on
+        _give_back(run, host)
     return
     yield  # a generator that yields nothing: giving the lock back is not a change

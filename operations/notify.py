@@ -1,4 +1,4 @@
-"""Notifications: one JSON POST to the client's webhook per deploy or rollback run.
+"""Notifications: one JSON POST to the client's webhook per deploy, rollback or restore run.
 
 Sent from the machine running pyinfra, once per run (not per host), after a real run: by the
 final operation (``notified``, ``_run_once=True``) when the run got there, else when the
@@ -21,13 +21,12 @@ from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import State
-from pyinfra.api.state import StateStage
 
 from .common import preparing, wanted_state
+from .context import run_context
+from .pyinfra_adapter import executing
 
 TIMEOUT = 5
-_STARTED = time.monotonic()
-_SENT: list[dict[str, Any]] = []  # what this run sent (at most one message)
 
 
 def message(action: str, release: str, state: State, by: str, client: str) -> dict[str, Any]:
@@ -40,7 +39,7 @@ def message(action: str, release: str, state: State, by: str, client: str) -> di
         "hosts": targeted,
         "failed_hosts": failed,
         "outcome": "failure" if failed else "success",
-        "duration_seconds": round(time.monotonic() - _STARTED, 1),
+        "duration_seconds": round(time.monotonic() - run_context(state).started_monotonic, 1),
         "by": by,
         "client": client,
     }
@@ -65,10 +64,12 @@ def post(url: str, body: dict[str, Any], timeout: float = TIMEOUT) -> str | None
         return str(getattr(e, "reason", None) or e)
 
 
-def send_once(url: str, body: dict[str, Any]) -> None:
-    if _SENT:
+def send_once(state: State, url: str, body: dict[str, Any]) -> None:
+    """Send `body` unless this run already told the webhook."""
+    run = run_context(state)
+    if run.notified:
         return
-    _SENT.append(body)
+    run.notified = True
     problem = post(url, body)
     if problem:
         logger.warning(f"notify: the webhook {url} failed ({problem}); the run is not affected")
@@ -83,13 +84,14 @@ def arm(url: str, action: str, release: str, by: str, client: str) -> None:
     every host failed); a dry run never reaches the execute stage and sends nothing.
     """
     state = host.state
-    if getattr(state, "_atomic_deploy_notify", False):
+    run = run_context(state)
+    if "notify-at-exit" in run.handlers:
         return
-    state._atomic_deploy_notify = True
+    run.handlers.add("notify-at-exit")
 
     def at_exit() -> None:
-        if state.current_stage >= StateStage.Execute:
-            send_once(url, message(action, release, state, by, client))
+        if executing(state):
+            send_once(state, url, message(action, release, state, by, client))
 
     atexit.register(at_exit)
 
@@ -100,7 +102,7 @@ def notified(url: str, action: str, release: str, by: str, client: str) -> Gener
     Ensure the webhook was told how this run went (call with ``_run_once=True``, last).
 
     + url: the webhook
-    + action: ``"deploy"`` or ``"rollback"``
+    + action: ``"deploy"``, ``"rollback"`` or ``"restore"``
     + release: the release deployed or rolled back to
     + by: user@machine running pyinfra
     + client: the client file
@@ -115,6 +117,6 @@ def notified(url: str, action: str, release: str, by: str, client: str) -> Gener
                         by=by, client=file, _run_once=True)
     """
     if not preparing():
-        send_once(url, message(action, release, host.state, by, client))
+        send_once(host.state, url, message(action, release, host.state, by, client))
     return
     yield

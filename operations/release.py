@@ -21,6 +21,7 @@ from .common import (
     say,
     wanted_state,
 )
+from .context import run_context
 from .copy_mode import copy_command, run_noting_fallback
 from .facts import DeployState, Entry, deploy_state
 from .layout import (
@@ -29,7 +30,6 @@ from .layout import (
     MANIFEST,
     MARKER,
     RELEASES_DIR,
-    RUN_ID,
     SHARED_DIR,
     TMP_PREFIX,
     Deploy,
@@ -146,7 +146,8 @@ def release_populated(deploy: Deploy) -> Generator:
         return
     root = state.root
     releases = posixpath.join(root, RELEASES_DIR)
-    build_name, aside_name = f"{TMP_PREFIX}{sha}-{RUN_ID}", f"{ASIDE_PREFIX}{sha}-{RUN_ID}"
+    run_id = run_context(host.state).id  # a run never reuses an interrupted run's leftovers
+    build_name, aside_name = f"{TMP_PREFIX}{sha}-{run_id}", f"{ASIDE_PREFIX}{sha}-{run_id}"
     build, final = posixpath.join(releases, build_name), posixpath.join(releases, sha)
     _describe(state, deploy, aside_name)
 
@@ -191,7 +192,7 @@ def release_populated(deploy: Deploy) -> Generator:
         # The name must be free of `current` before the copy can take it, so the clean copy
         # is hard-linked (instant, and only ever ours) rather than renamed.
         current = posixpath.join(root, "current")
-        relinked = posixpath.join(releases, f"{TMP_PREFIX}{sha}-{RUN_ID}-final")
+        relinked = posixpath.join(releases, f"{build_name}-final")
         steps += [
             atomic_link(current, f"{RELEASES_DIR}/{build_name}"),
             *put_aside,

@@ -15,15 +15,13 @@ from collections.abc import Generator
 from pyinfra import host
 
 from .common import append_log, atomic_link, chain, preparing, refuse, say, wanted_state
+from .context import run_context
 from .facts import DeployState, deploy_state
 from .layout import RELEASES_DIR, Layout
 from .live import NO_RELEASE
 from .plan import current_release, log_line, previous_release
 from .release_name import SHA_LENGTH
 from .switch import switched
-
-# host name -> the target it found (filled while executing, op by op)
-TARGETS: dict[str, str] = {}
 
 
 def find_target(state: DeployState, named: str | None) -> tuple[str | None, str]:
@@ -73,7 +71,7 @@ def rollback_target_ready(layout: Layout, named: str | None, planned: str | None
         )
         return
     if not preparing():
-        TARGETS[host.name] = target
+        run_context(host.state).rollback_targets[host.name] = target
 
 
 @wanted_state
@@ -87,8 +85,9 @@ def targets_agree(named: str | None) -> Generator:
     """
     if preparing() or named is not None:
         return
-    if len(set(TARGETS.values())) > 1:
-        found = ", ".join(f"{name}: {sha}" for name, sha in sorted(TARGETS.items()))
+    targets = run_context(host.state).rollback_targets
+    if len(set(targets.values())) > 1:
+        found = ", ".join(f"{name}: {sha}" for name, sha in sorted(targets.items()))
         yield from refuse(
             f"cannot roll back: the hosts' previous releases differ ({found}); name one with "
             "--data 'release=\"<sha>\"'; nothing was switched on any host"
@@ -101,7 +100,8 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
     Ensure ``current`` points at ``releases/<target>``, switched by rename(2), and log it.
 
     + layout: the host's Layout
-    + target: the release found when the run started (re-read from TARGETS when executing)
+    + target: the release found when the run started (the one rollback_target_ready found
+      while executing wins)
     + by: user@machine, for the deploy log
     + named: the user named the target; then the release left is not marked as rolled back
       from (so a "roll forward" keeps the older release as the rollback target)
@@ -113,7 +113,7 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
         rollback.current_rolled_back(name="current rolled back", layout=layout, target=t,
                                      by=by, named=False, _if=barrier.all_hosts_ready(state))
     """
-    target = TARGETS.get(host.name, target)
+    target = run_context(host.state).rollback_targets.get(host.name, target)
     if target is None:
         return
     state = deploy_state(layout, NO_RELEASE)

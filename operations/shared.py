@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import posixpath
-import time
 from collections.abc import Generator
 
+from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand
 
 from .common import atomic_link, chain, copy_contents, refuse, say, wanted_state
+from .context import run_context
 from .facts import DeployState, deploy_state
-from .layout import PRESERVED_DIR, RELEASES_DIR, RUN_ID, SHARED_DIR, Deploy, shared_link_target
-
-# When this run started: names the dated folder that keeps content found in a release.
-_STAMP = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime(int(RUN_ID[:-5])))
+from .layout import PRESERVED_DIR, RELEASES_DIR, SHARED_DIR, Deploy, shared_link_target
 
 
 def _q(*parts: str) -> QuoteString:
@@ -70,7 +68,8 @@ def repair_path(
                     StringCommand("mv", "-Tf", _q(link), _q(shared)),
                 ]
         else:
-            aside = posixpath.join(PRESERVED_DIR, f"{_STAMP}-{sha}", path)
+            stamp = run_context(host.state).stamp  # when this run started
+            aside = posixpath.join(PRESERVED_DIR, f"{stamp}-{sha}", path)
             words.append(
                 f"releases/{sha}/{path} held content that would overwrite shared/{path}: "
                 f"moved to {aside}"

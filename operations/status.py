@@ -15,6 +15,7 @@ from typing import Any
 from pyinfra import host
 
 from .common import wanted_state
+from .context import run_context
 from .database import Database, DumpFolder, format_age
 from .dump import dump_folder
 from .facts import DeployState, deploy_state
@@ -24,8 +25,6 @@ from .lock import describe
 from .manifest import parse_differences
 from .plan import current_release, previous_release, release_order
 from .release_name import RELEASE_RE
-
-_PRINTED: set[str] = set()  # hosts whose status was printed (op bodies may run twice)
 
 
 def history(state: DeployState, lines: int) -> list[dict[str, str]]:
@@ -176,9 +175,10 @@ def status_shown(deploy: Deploy, database: Database | None, as_json: bool, lines
 
         status.status_shown(name="status", deploy=deploy, database=None, as_json=False, lines=10)
     """
-    if host.name in _PRINTED:
+    printed = run_context(host.state).printed  # op bodies may run twice: print once
+    if host.name in printed:
         return
-    _PRINTED.add(host.name)
+    printed.add(host.name)
     state = deploy_state(deploy.layout, NO_RELEASE)
     live = current_release(state)
     if live:

@@ -537,7 +537,8 @@ def write_client(
 
 
 # run_pyinfra(env=CHECKS_OFF): no extra reads, for tests that count remote commands.
-CHECKS_OFF = {"ATOMIC_DEPLOY_CHECK_KNOWN_STATES": "0"}
+CHECKS_OFF = {"ATOMIC_DEPLOY_TESTS_NO_STATE_CHECK": "1"}
+KNOWN_STATES_CHECK = "tests/known_states.py"
 
 
 def run_pyinfra(
@@ -555,12 +556,12 @@ def run_pyinfra(
     Pass `-y` (or `--dry`): without it pyinfra prompts and dies on EOF with rc=1. `env` adds
     variables to the environment (e.g. a database password named by password_env).
     Every state an operation hands on instead of re-reading the host is checked against a
-    fresh read (ATOMIC_DEPLOY_CHECK_KNOWN_STATES, see operations/facts.py); tests that count
-    remote commands pass CHECKS_OFF.
+    fresh read (tests/known_states.py runs first); tests that count remote commands pass
+    CHECKS_OFF (the variable only tells this function).
     """
-    argv = [sys.executable, "-m", "pyinfra", str(inventory), deploy_file, *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200",
-           "ATOMIC_DEPLOY_CHECK_KNOWN_STATES": "1", **(env or {})}  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
+    checks = [] if env.pop("ATOMIC_DEPLOY_TESTS_NO_STATE_CHECK", "") else [KNOWN_STATES_CHECK]
+    argv = [sys.executable, "-m", "pyinfra", str(inventory), *checks, deploy_file, *args]
     try:
         proc = subprocess.run(  # noqa: S603 - argv built from the test's own arguments
             argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,

@@ -23,7 +23,8 @@ from pyinfra.context import ctx_host, ctx_state
 
 from operations import prune, release, rsync, shared, switch, tree
 from operations.config import ConfigError, host_data, inventory_hosts, load_client
-from operations.facts import DeployState, Entry, forget
+from operations.context import run_context
+from operations.facts import DeployState, Entry
 from operations.layout import META_DIR, Deploy
 from operations.plan import log_line
 from operations.preflight import host_ready
@@ -237,6 +238,18 @@ def test_hashed_known_hosts_entries_count(tmp_path):
 FACTS_READ: list[tuple[Any, dict[str, Any]]] = []  # (fact class, kwargs) the operations read
 
 
+class _FakeState:
+    """Just enough of pyinfra's State (a class: a run's context is kept per State object)."""
+
+    def __init__(self, stage: StateStage):
+        self.current_stage = stage
+        self.callback_handlers: list[Any] = []
+        self.config = SimpleNamespace(DIFF=False)
+
+    def add_callback_handler(self, handler: Any) -> None:
+        self.callback_handlers.append(handler)
+
+
 class _FakeHost:
     """Just enough of pyinfra's Host for an operation's generator (see notes/pyinfra.md §7)."""
 
@@ -244,12 +257,7 @@ class _FakeHost:
         self.name = "fake"
         self.data = {"ssh_user": "deploy"}
         self.current_op_hash = "op"
-        self.state = SimpleNamespace(
-            current_stage=stage,
-            callback_handlers=[],
-            add_callback_handler=lambda handler: None,
-            config=SimpleNamespace(DIFF=False),
-        )
+        self.state = _FakeState(stage)
         self.fact_state = state
         self.logged: list[str] = []
 
@@ -307,7 +315,7 @@ def _commands(deploy: Deploy, state: DeployState) -> list[Any]:
     fake = _FakeHost(state)
     with ctx_state.use(fake.state), ctx_host.use(fake):
         for op in ops:
-            forget(fake.name)
+            run_context(fake.state).reads.pop(fake.name, None)  # read the fake host again
             out += list(op._inner(deploy=deploy))
     return out
 

@@ -1,0 +1,107 @@
+"""The places where atomic-deploy relies on pyinfra beyond its documented API, in one module.
+
+Everything else uses pyinfra's public API (`@operation`, facts, `host.log`, `_if`, callback
+handlers). Each function here names the pyinfra 3.10 behaviour it relies on, and
+tests/unit/test_pyinfra_adapter.py fails if pyinfra changes it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pyinfra.api import QuoteString, State, StringCommand
+from pyinfra.api.state import StateStage
+
+
+def preparing(state: State) -> bool:
+    """True while pyinfra prepares (computes the diff), False while it executes.
+
+    Relies on `State.current_stage` and `StateStage.Prepare` (pyinfra/api/state.py): an
+    operation's body runs once per stage without `-y`, and only its Execute run may act.
+    """
+    return state.current_stage == StateStage.Prepare
+
+
+def executing(state: State) -> bool:
+    """True once pyinfra has started executing operations (not in a dry run)."""
+    return state.current_stage >= StateStage.Execute
+
+
+def current_op_hash(target: Any) -> str | None:
+    """The hash of the operation the host is evaluating (None outside one).
+
+    Relies on `Host.current_op_hash`, set by pyinfra/api/operation.py around an operation's
+    body: callback handlers receive the same hash, which pairs an operation body with its
+    outcome (see context.RunContext.reads).
+    """
+    return target.current_op_hash
+
+
+def run_now(target: Any, command: StringCommand, *, print_input: bool = False) -> tuple[bool, Any]:
+    """Run `command` on the host at once, outside the operation's yielded commands.
+
+    Relies on `Host.run_shell_command` (pyinfra/api/host.py) returning (ok, CommandOutput with
+    stdout_lines/stderr_lines). Used for bookkeeping that must not count as a change (taking
+    the deploy lock), for work on a host that stops (on_failure hooks, giving a lock back), and
+    inside FunctionCommands (hooks, a copy-mode probe).
+    """
+    return target.run_shell_command(command, print_input=print_input)
+
+
+def when_run_stops(state: State, action: Callable[[State], None]) -> None:
+    """Call `action(state)` when pyinfra stops the run because hosts failed (FAIL_PERCENT).
+
+    Relies on `State.should_raise_failed_hosts`, the hook pyinfra/api/operations.py asks after
+    an operation that failed on a host: the CLI sets it to its "continue?" prompt (without
+    `-y`); a true answer (or no hook) makes pyinfra raise and run nothing more on any host.
+    """
+    ask = state.should_raise_failed_hosts
+
+    def should_raise(state_: State) -> bool:
+        decision = ask(state_) if ask else True
+        if decision is not False:  # the run stops here: every host is done
+            action(state_)
+        return decision
+
+    state.should_raise_failed_hosts = should_raise
+
+
+def assign(name: str, value: str) -> StringCommand:
+    """`name='value'` as one shell word (a variable for the script that follows).
+
+    Relies on `StringCommand(..., _separator="")` joining its parts without spaces.
+    """
+    return StringCommand(name + "=", QuoteString(value), _separator="")
+
+
+def command_line() -> list[str]:
+    """The pyinfra command line, read while the inventory loads.
+
+    pyinfra applies `--data` overrides only after loading the inventory, and gives an
+    inventory no other view of the command (which deploy file runs, `--data release=...`), so
+    the inventory reads them here to refuse bad values before any host is contacted.
+    """
+    return list(sys.argv)
+
+
+def cli_value(raw: str) -> Any:
+    """What pyinfra makes of a raw `--data key=value` value (bool, number, JSON, else text).
+
+    Relies on `pyinfra_cli.util.parse_cli_arg`, which the CLI applies to each --data value.
+    """
+    from pyinfra_cli.util import parse_cli_arg
+
+    return parse_cli_arg(raw)
+
+
+def skip_final_collection() -> None:
+    """Skip CPython's last garbage collection at exit (~0.25 s of a short pyinfra run).
+
+    A pyinfra run is one short-lived process; freezing its objects at exit spares the final
+    walk over everything pyinfra and its imports made. Exit handlers still run.
+    """
+    atexit.register(gc.freeze)

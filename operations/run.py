@@ -1,0 +1,108 @@
+"""One host's part of a run: the client's settings for it, and the entry and exit every run
+that changes hosts shares (deploy.py, rollback.py, restore_dump.py).
+
+    run = HostRun.for_host()
+    with run.guarded("deploy"):        # the deploy lock on every host, on_failure, the webhook
+        run.before_switch(release.release_populated(...), arms_on_failure=True)
+        switch.current_switched(..., _if=run.all_hosts_ready)
+
+`guarded` is the one place that takes and gives back the deploy lock (first host first, so of
+two concurrent runs exactly one goes on), arms the client's on_failure hooks and tells the
+webhook how the run went; `before_switch` and `all_hosts_ready` are the all-hosts barrier:
+no host switches unless every targeted host got through every operation registered with it,
+whatever --fail-percent says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.api.operation import OperationMeta
+
+from . import hooks, lock, notify
+from .context import RunContext, run_context
+from .database import Database
+from .layout import NO_RELEASE, Deploy
+from .live import Health, Hooks, deploy_for, webhook_from_host_data
+from .php_reload import PhpRefresh
+
+
+@dataclass(frozen=True)
+class HostRun:
+    """The current host's settings for this run, and the run's shared context."""
+
+    deploy: Deploy
+    database: Database | None  # None: the client describes no database
+    hooks: Hooks  # empty: no hooks
+    health: Health | None  # None: no health check
+    php: PhpRefresh | None  # None: no after-switch step
+    webhook: str | None  # None: no notifications
+    client_file: str
+    take_over_lock: bool  # --data take_over_lock=true
+    context: RunContext
+
+    @classmethod
+    def for_host(cls, release: str | None = None, *, existing: bool = False) -> HostRun:
+        """From the current host's data. `existing`: the run is about a release already on the
+        hosts (rollback, restore: `release` or none) rather than the one the inventory named.
+        """
+        data = host.data
+        deploy = deploy_for(data, release) if existing else Deploy.from_host_data(data)
+        return cls(
+            deploy=deploy,
+            database=Database.from_host_data(data),
+            hooks=Hooks.from_host_data(data),
+            health=Health.from_host_data(data),
+            php=PhpRefresh.from_host_data(data),
+            webhook=webhook_from_host_data(data),
+            client_file=data.get("client_file") or "",
+            take_over_lock=data.get("take_over_lock") is True,
+            context=run_context(host.state),
+        )
+
+    @contextmanager
+    def guarded(self, action: str) -> Iterator[None]:
+        """Declare the operations inside between taking the deploy lock on every host and
+        giving it back; on_failure hooks and the webhook cover the whole run. The first
+        host's lock is taken by its first read, even one declared before (a preflight check).
+
+        A host that fails gives its lock back at once, after its on_failure hooks (if its
+        release was populated); a run that stops does so on every host.
+        """
+        deploy = self.deploy
+        release = "" if deploy.release == NO_RELEASE else deploy.release  # e.g. no rollback target
+        if self.webhook:
+            notify.arm(self.webhook, action, release, deploy.deployed_by, self.client_file)
+        lock.take_with_first_read(deploy)  # the first host's lock rides on its first read
+        for hosts in ("first", "others"):  # concurrent runs race for the first host first
+            lock.lock_held(
+                name=f"deploy lock held ({hosts} host{'s' if hosts == 'others' else ''})",
+                deploy=deploy, hosts=hosts, take_over=self.take_over_lock,
+            )  # fmt: skip
+        hooks.arm_on_failure(deploy, self.hooks)
+        yield
+        lock.lock_released(name="deploy lock released", deploy=deploy)
+        if self.webhook:  # once per run, from this machine; failures only warn
+            notify.notified(
+                name="webhook told", url=self.webhook, action=action, release=release,
+                by=deploy.deployed_by, client=self.client_file, _run_once=True,
+            )  # fmt: skip
+
+    def before_switch(self, meta: OperationMeta, *, arms_on_failure: bool = False) -> OperationMeta:
+        """Register an operation that must succeed on every host before any host switches.
+
+        `arms_on_failure`: once it succeeded on this host, a failing run runs the host's
+        on_failure hooks (the populate operation: the release they run in exists).
+        """
+        self.context.require_before_switch(host.name, meta)
+        if arms_on_failure:
+            self.context.arms_on_failure[host.name] = meta
+        return meta
+
+    @property
+    def all_hosts_ready(self) -> Callable[[], bool]:
+        """`_if` for a switch: every targeted host got through every before_switch operation."""
+        return self.context.all_hosts_ready(host.state)
