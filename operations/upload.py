@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -237,17 +238,26 @@ def _copy_dir_modes(base: Path, staging: Path) -> None:
 def _rsync_selection(folder: Path, exclude: tuple[str, ...]) -> list[str]:
     """Files and links of `folder` that rsync sends with these exclude patterns.
 
-    rsync's own matching decides, so the set is what the upload's patterns mean.
+    rsync's own matching decides, so the set is what the upload's patterns mean. rsync
+    prints a name's control characters (a newline, a tab) as `\\#ooo` (octal), and a
+    backslash that would read as such an escape the same way; -8 keeps other bytes as they
+    are, so decoding the escapes gives the exact names back.
     """
-    argv = ["rsync", "-r", "-l", "--dry-run", "--out-format=%n", "--exclude=.git"]
+    argv = ["rsync", "-r", "-l", "-8", "--dry-run", "--out-format=%n", "--exclude=.git"]
     argv += [f"--exclude={p}" for p in exclude]
     argv += ["--", f"{folder}/", "/nonexistent/atomic-deploy-selection/"]
     result = subprocess.run(  # noqa: S603 - argv list, no shell
-        argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
+        argv, capture_output=True, stdin=subprocess.DEVNULL, check=False
     )
     if result.returncode != 0:
-        raise UploadError(f"rsync could not list the upload set: {result.stderr.strip()}")
-    return [line for line in result.stdout.splitlines() if line and not line.endswith("/")]
+        stderr = result.stderr.decode(errors="replace").strip()
+        raise UploadError(f"rsync could not list the upload set: {stderr}")
+    names = []
+    for line in result.stdout.split(b"\n"):
+        if line and not line.endswith(b"/"):
+            raw = re.sub(rb"\\#([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), line)
+            names.append(os.fsdecode(raw))
+    return names
 
 
 def _prune(folder: Path, keep: set[str]) -> None:
@@ -323,10 +333,6 @@ def prepare(spec: Spec, commit: Commit, file: Path) -> UploadSet:
                 f"{file}: build.output[{i}]: {output} does not exist in {where}{hint}"
             )
         candidates.update(_walk(base, output))
-    odd = sorted(p for p in candidates if "\n" in p or "\r" in p)
-    if odd:
-        raise UploadError(f"{file}: source: the path {odd[0]!r} has a line break in its name; "
-                          "rename it (such names can't be listed safely)")  # fmt: skip
     not_uploaded = sorted({s for p in candidates if (s := _under(p, spec.shared))})
     candidates = {p for p in candidates if not _under(p, spec.shared)}
 
