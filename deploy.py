@@ -18,6 +18,7 @@ from operations import (
     prune,
     release,
     shared,
+    shared_sources,
     switch,
     tree,
 )
@@ -44,6 +45,12 @@ lock.lock_held(name="deploy lock held (first host)", deploy=deploy, hosts="first
 lock.lock_held(name="deploy lock held (other hosts)", deploy=deploy, hosts="others",
                take_over=take_over)  # fmt: skip
 tree.tree_present(name="tree present", deploy=deploy)
+if deploy.shared_sources:  # before the check below: a new host is set up from the client file
+    shared_sources.shared_files_uploaded(name="shared files uploaded", deploy=deploy)
+if deploy.layout.shared_files:  # early: a host without its .env stops the deploy, none switches
+    barrier.required_before_switch(
+        host.name, shared_sources.shared_files_present(name="shared files present", deploy=deploy)
+    )
 barrier.required_before_switch(
     host.name, release.release_populated(name=f"release {sha} populated", deploy=deploy)
 )

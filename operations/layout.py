@@ -63,6 +63,8 @@ class Deploy:
     shared_mode: str | None = None  # e.g. "2775"; None: leave as created
     shared_group: str | None = None
     copy_mode: str = "copy"  # copy | hardlink | reflink (how releases are made from the cache)
+    # (shared file, absolute local path): files uploaded to shared/ (see shared_sources.py)
+    shared_sources: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_host_data(cls, data: Any) -> Deploy:
@@ -82,6 +84,7 @@ class Deploy:
             shared_mode=data.get("shared_mode"),
             shared_group=data.get("shared_group"),
             copy_mode=data.get("copy_mode") or "copy",
+            shared_sources=tuple(sorted((data.get("shared_sources") or {}).items())),
         )
 
 
