@@ -20,7 +20,7 @@ from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_host, ctx_state
 
-from operations import prune, release, rsync, shared, switch, tree
+from operations import prune, release, rsync, shared, shared_sources, switch, tree
 from operations.config import ConfigError, host_data, inventory_hosts, load_client
 from operations.facts import DeployState, Entry, forget
 from operations.layout import META_DIR, Deploy
@@ -291,6 +291,7 @@ def _commands(deploy: Deploy, state: DeployState) -> list[Any]:
     ops = [
         host_ready,
         tree.tree_present,
+        shared_sources.shared_files_present,
         release.release_populated,
         shared.shared_linked,
         switch.current_switched,
