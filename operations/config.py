@@ -14,6 +14,7 @@ import gc
 import getpass
 import json
 import os
+import shutil
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from .layout import CACHE_DIR, META_DIR, RELEASES_DIR, SHARED_DIR
 from .live import uploads_source
 from .php_reload import php_errors
 from .release_name import ReleaseError, check_release_value, resolve_release
+from .upload import Spec, UploadError, UploadSet, prepare
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "client.schema.json"
 MAX_FILE_BYTES = 256 * 1024  # a client file is a screenful; anything bigger is a mistake
@@ -80,6 +82,8 @@ class Client:
     shared_files: tuple[str, ...]
     keep_releases: int
     allow_dirty: bool
+    build_commands: tuple[str, ...] = ()
+    build_output: tuple[str, ...] = ()
     copy_mode: str = "copy"
     shared_mode: str | None = None
     shared_group: str | None = None
@@ -207,6 +211,13 @@ def _semantic_errors(doc: dict[str, Any]) -> list[str]:
                 errors.append(
                     f"{key}[{idx}]: '{path}' is inside the shared path '{other}' ({other_key})"
                 )
+    for i, output in enumerate(doc.get("build", {}).get("output", [])):
+        for key, path in shared:
+            if output == path or output.startswith(path + "/"):
+                errors.append(
+                    f"build.output[{i}]: '{output}' is the shared path '{path}' ({key}) or "
+                    "inside it: shared paths live on the hosts and are never uploaded"
+                )
     listed = doc.get("shared_files", [])
     for path in doc.get("shared_sources", {}):
         if path not in listed:
@@ -307,6 +318,8 @@ def load_client(file: str | Path) -> Client:
         shared_mode=doc.get("shared_mode"),
         shared_group=doc.get("shared_group"),
         allow_dirty=doc.get("allow_dirty", False),
+        build_commands=tuple(doc.get("build", {}).get("commands", [])),
+        build_output=tuple(doc.get("build", {}).get("output", [])),
         hosts=hosts,
         database=doc.get("database"),
         php=doc.get("php"),
@@ -361,11 +374,18 @@ def _cli_value(raw: str) -> Any:
     return parse_cli_arg(raw)
 
 
-def host_data(client: Client, host: dict[str, Any], release: str) -> dict[str, Any]:
-    """pyinfra host data for one host: SSH settings plus what deploy.py reads."""
+def host_data(
+    client: Client, host: dict[str, Any], release: str | None, upload: UploadSet | None = None
+) -> dict[str, Any]:
+    """pyinfra host data for one host: SSH settings plus what deploy.py reads.
+
+    `upload` is the staged upload set of a deploy (None for rollback, status, restore).
+    """
     data: dict[str, Any] = {
         "root": host.get("root"),  # None: the SSH user's home, found on the host
         "source": str(client.source),
+        "upload_dir": str(upload.folder) if upload else None,
+        "upload_digest": upload.digest if upload else None,
         "exclude": list(client.exclude),
         "docroot": client.docroot,
         "shared_dirs": list(client.shared_dirs),
@@ -506,14 +526,38 @@ def inventory_hosts(
     atexit.register(gc.freeze)
     try:
         return _inventory_hosts(yml, root, sys.argv if argv is None else argv)
-    except (ConfigError, ReleaseError) as e:
+    except (ConfigError, ReleaseError, UploadError) as e:
         # Stop here, before pyinfra connects to anything, with only our message.
         print(f"atomic-deploy: {e}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
+def check_local_tools(argv: list[str]) -> None:
+    """Raise ConfigError when a run that uploads lacks rsync or git on this machine.
+
+    rsync (the upload) and git (the release name) run where pyinfra runs; without them the run
+    would stop in the middle (at the upload) or with a traceback, instead of before connecting.
+    """
+    if not uploads_source(argv):
+        return
+    missing = [tool for tool in ("rsync", "git") if shutil.which(tool) is None]
+    if not missing:
+        return
+    roles = {"rsync": "uploads the release", "git": "names the release"}
+    if len(missing) == 1:
+        what, why, it = f"{missing[0]} is", f"it {roles[missing[0]]}", "it"
+    else:
+        what, it = "rsync and git are", "them"
+        why = ", ".join(f"{tool} {roles[tool]}" for tool in missing)
+    raise ConfigError(
+        f"{what} not installed on this machine ({why}): install {it}, "
+        f"e.g. apt-get install {' '.join(missing)}"
+    )
+
+
 def _inventory_hosts(yml: Path, root: str | Path | None, argv: list[str]) -> list:
     client = load_client(yml)
+    check_local_tools(argv)
     if root is not None:
         for host in client.hosts:
             host["root"] = str(root)
@@ -525,19 +569,49 @@ def _inventory_hosts(yml: Path, root: str | Path | None, argv: list[str]) -> lis
             raise ConfigError(f"--data allow_dirty={cli['allow_dirty']}: expected true or false")
         allow_dirty = value
     explicit = _cli_value(cli["release"]) if "release" in cli else None
+    upload = None
     try:
         if not uploads_source(argv):  # rollback/status/restore: the release is on the hosts
             release = None if explicit is None else check_release_value(explicit, "--data release")
         else:
-            release = resolve_release(client.source, allow_dirty=allow_dirty, explicit=explicit)
+            commit = resolve_release(client.source, allow_dirty=allow_dirty, explicit=explicit)
+            if commit.dirty and commit.git and client.build_commands:
+                raise ReleaseError(
+                    f"source {client.source} has uncommitted changes, and build.commands run in "
+                    "a clean export of the commit, so they would not be deployed: commit them"
+                )
     except ReleaseError as e:
         raise ReleaseError(f"{yml}: {e}") from None
     problems = host_key_errors(client)
     if problems:
         raise ConfigError(f"{client.file}:\n  " + "\n  ".join(problems))
-    for name, password in read_passwords(client).items():
+    passwords = read_passwords(client)
+    if uploads_source(argv):  # last: the build is the slow part, and needs a valid client
+        upload = prepare_upload(client, commit)
+        release = upload.name
+    for name, password in passwords.items():
         remember_password(name, password)
-    return [(h["name"], host_data(client, h, release)) for h in client.hosts]
+    return [(h["name"], host_data(client, h, release, upload)) for h in client.hosts]
+
+
+def prepare_upload(client: Client, commit: Any) -> UploadSet:
+    """Stage the upload set (running the build, if any) and say what was left out."""
+    spec = Spec(
+        source=client.source,
+        docroot=client.docroot,
+        shared=client.shared_dirs + client.shared_files,
+        exclude=client.exclude,
+        build_commands=client.build_commands,
+        build_output=client.build_output,
+    )
+    upload = prepare(spec, commit, client.file)
+    for path in upload.not_uploaded:
+        print(
+            f"atomic-deploy: {path} is a shared path: not uploaded (shared paths live on the "
+            "hosts, in shared/)",
+            file=sys.stderr,
+        )
+    return upload
 
 
 def database_reference_table() -> str:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .release_name import RELEASE_NAME
+
 DEFAULT_DIR = "backups"
 DEFAULT_MAX_AGE = "1h"
 DEFAULT_KEEP = 5
@@ -100,13 +102,13 @@ class Database:
 
     def dump_re(self) -> re.Pattern[str]:
         """Names of this database's complete dumps: <name>-<UTC stamp>[-<sha>].sql.gz."""
-        return re.compile(rf"^{re.escape(self.name)}-{_STAMP}(-[0-9a-f]{{7,40}})?\.sql\.gz$")
+        return re.compile(rf"^{re.escape(self.name)}-{_STAMP}(-{RELEASE_NAME})?\.sql\.gz$")
 
     def leftover_re(self) -> re.Pattern[str]:
         """Temp files of interrupted dumps of this database (and their stderr captures)."""
         return re.compile(
             rf"^{re.escape(DUMP_TMP_PREFIX)}{re.escape(self.name)}-{_STAMP}"
-            r"(-[0-9a-f]{7,40})?\.sql\.gz(\.err|\.tail)?$"
+            rf"(-{RELEASE_NAME})?\.sql\.gz(\.err|\.tail)?$"
         )
 
 

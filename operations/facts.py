@@ -57,11 +57,12 @@ for e in releases/* releases/.[!.]*; do
   case $n in *"$nl"*) n=$(printf '%s' "$n" | tr '\n' '?');; esac
   if [ -L "$e" ]; then t=link; elif [ -d "$e" ]; then t=dir; else t=other; fi
   m=-
-  if [ "$t" = dir ] && [ -f "$e/$marker" ]; then m=$(head -n 1 "$e/$marker" | tr -dc 0-9a-f); fi
+  if [ "$t" = dir ] && [ -f "$e/$marker" ]; then m=$(head -n 1 "$e/$marker" | tr -dc 0-9a-f-); fi
   printf 'entry %s %s %s\n' "$t" "${m:--}" "$n"
 done
 rel="releases/$sha"
 if [ -d "$rel" ] && [ ! -L "$rel" ] && [ -f "$rel/$marker" ]; then
+  printf 'digest %s\n' "$(sed -n 2p "$rel/$marker" | tr -dc 0-9a-f)"
   if [ ! -f "$rel/$manifest" ]; then echo 'manifest missing'
   elif (cd "$rel" && listing) | cmp -s - "$rel/$manifest"; then echo 'manifest ok'
   else
@@ -127,6 +128,7 @@ class DeployState:
     shared_meta: dict[int, tuple[str, str]] = field(default_factory=dict)  # (mode, group)
     shared_sums: dict[int, str] = field(default_factory=dict)  # sha256 of a shared file
     manifest: str | None = None  # releases/<sha>: "ok", "changed", "missing" (None: no release)
+    digest: str | None = None  # releases/<sha>: its upload set's digest (None: not recorded)
     differences: list[str] = field(default_factory=list)  # diff lines, manifest vs. now
     temp_links: list[str] = field(default_factory=list)  # leftover .<name>.atomic-deploy-tmp
     lock: dict[str, str] | None = None  # owner of .atomic-deploy/lock, if it exists
@@ -150,9 +152,12 @@ class DeployState:
         entry = self.entries.get(sha)
         return bool(entry and entry.kind == "dir" and entry.marker == sha)
 
-    def intact(self, sha: str) -> bool:
-        """releases/<sha> (the release the state was read for) is complete and unedited."""
-        return self.complete(sha) and self.manifest == "ok"
+    def intact(self, sha: str, digest: str | None = None) -> bool:
+        """releases/<sha> (the release the state was read for) is complete and unedited, and
+        holds the upload set with `digest` (releases made before digests were recorded pass).
+        """
+        same_upload = digest is None or self.digest is None or self.digest == digest
+        return self.complete(sha) and self.manifest == "ok" and same_upload
 
 
 # Run before _SCRIPT when the read also takes the deploy lock (see `fold_lock_into_read`), with
@@ -248,6 +253,8 @@ def parse_deploy_tree(lines: list[str]) -> DeployState:
             state.shared_sums[int(index)] = digest
         elif tag == "manifest":
             state.manifest = rest
+        elif tag == "digest":
+            state.digest = rest or None
         elif tag == "diff":
             state.differences.append(rest)
         elif tag == "tmplink":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -56,13 +57,14 @@ class Deploy:
 
     layout: Layout
     release: str
-    source: str
+    source: str  # the folder uploaded: the staged upload set (see upload.py)
     exclude: tuple[str, ...]
     keep_releases: int
     deployed_by: str
     shared_mode: str | None = None  # e.g. "2775"; None: leave as created
     shared_group: str | None = None
     copy_mode: str = "copy"  # copy | hardlink | reflink (how releases are made from the cache)
+    digest: str | None = None  # of the upload set; written into the release (see upload.py)
     # (shared file, absolute local path): files uploaded to shared/ (see shared_sources.py)
     shared_sources: tuple[tuple[str, str], ...] = ()
 
@@ -77,15 +79,25 @@ class Deploy:
                 shared_files=tuple(data.get("shared_files", ())),
             ),
             release=check_release_value(data.get("release"), "host data 'release'"),
-            source=data.get("source"),
+            source=data.get("upload_dir") or data.get("source"),
             exclude=tuple(data.get("exclude", ())),
             keep_releases=int(data.get("keep_releases", 5)),
             deployed_by=data.get("deployed_by", "unknown"),
             shared_mode=data.get("shared_mode"),
             shared_group=data.get("shared_group"),
             copy_mode=data.get("copy_mode") or "copy",
+            digest=_checked_digest(data.get("upload_digest")),
             shared_sources=tuple(sorted((data.get("shared_sources") or {}).items())),
         )
+
+
+def _checked_digest(value: Any) -> str | None:
+    """The upload set's digest from host data: 64 hex digits (it reaches a shell) or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise ValueError(f"host data 'upload_digest': {value!r} is not a sha256 digest")
+    return value
 
 
 def shared_link_target(path: str) -> str:

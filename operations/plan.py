@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .facts import DeployState
 from .layout import ASIDE_PREFIX, RELEASES_DIR, TMP_PREFIX
-from .release_name import SHA_RE
+from .release_name import RELEASE_NAME, RELEASE_RE
 
 # Log events that mean "this release was in use at this point", newest last.
 _USE_EVENTS = ("populated", "switch", "rollback")
@@ -19,9 +19,9 @@ _USE_EVENTS = ("populated", "switch", "rollback")
 # release was rolled back away from, so it is no rollback target until it is switched to again.
 _LIVE_EVENTS = ("switch", "rollback")
 # releases/.tmp-<sha>-<run>[-final]: a copy being built; left over if its run was interrupted.
-_BUILD_RE = re.compile(rf"^{re.escape(TMP_PREFIX)}[0-9a-f]{{7,40}}-\d+(-final)?$")
+_BUILD_RE = re.compile(rf"^{re.escape(TMP_PREFIX)}{RELEASE_NAME}-\d+(-final)?$")
 # releases/.aside-<sha>-<run>: an edited or incomplete copy, kept until keep_releases drops it.
-_ASIDE_RE = re.compile(rf"^{re.escape(ASIDE_PREFIX)}[0-9a-f]{{7,40}}-\d+$")
+_ASIDE_RE = re.compile(rf"^{re.escape(ASIDE_PREFIX)}{RELEASE_NAME}-\d+$")
 
 
 def log_line(event: str, sha: str, by: str, detail: str = "", when: float | None = None) -> str:
@@ -40,7 +40,7 @@ def parse_log_details(lines: list[str]) -> list[tuple[str, str, str, str]]:
     out = []
     for line in lines:
         parts = line.split("\t")
-        if len(parts) >= 3 and SHA_RE.match(parts[2]):
+        if len(parts) >= 3 and RELEASE_RE.match(parts[2]):
             out.append((parts[0], parts[1], parts[2], parts[4] if len(parts) > 4 else ""))
     return out
 
@@ -92,7 +92,7 @@ def release_order(state: DeployState) -> list[str]:
     kept = [
         name
         for name, entry in state.entries.items()
-        if (SHA_RE.match(name) and state.complete(name))
+        if (RELEASE_RE.match(name) and state.complete(name))
         or (entry.kind == "dir" and _ASIDE_RE.match(name))
     ]
     return sorted(kept, key=lambda name: (last_use.get(name, -1), name), reverse=True)

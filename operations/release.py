@@ -63,7 +63,11 @@ def link_shared_paths(build: str, deploy: Deploy) -> list[StringCommand]:
 def _describe(state: DeployState, deploy: Deploy, aside: str) -> None:
     """Say what populating will do, and why."""
     sha = deploy.release
-    if state.complete(sha) and state.manifest == "changed":
+    if state.complete(sha) and state.manifest == "ok" and not state.intact(sha, deploy.digest):
+        say(f"releases/{sha} holds another upload under the same name (the client's exclude "
+            f"or shared paths changed): a copy of this upload replaces it; the old one is kept "
+            f"as releases/{aside}")  # fmt: skip
+    elif state.complete(sha) and state.manifest == "changed":
         changes = parse_differences(state.differences)
         shown = ", ".join(changes[:10]) + (", ..." if len(changes) > 10 else "")
         say(f"releases/{sha} was changed on the server ({shown}): a clean copy replaces it; "
@@ -106,7 +110,7 @@ def release_populated(deploy: Deploy) -> Generator:
     """
     sha = deploy.release
     state = deploy_state(deploy.layout, sha)
-    if state.intact(sha):
+    if state.intact(sha, deploy.digest):
         return
     root = state.root
     releases = posixpath.join(root, RELEASES_DIR)
@@ -135,7 +139,11 @@ def release_populated(deploy: Deploy) -> Generator:
         StringCommand(
             "(", "cd", _q(build), "&&", listing_command(shared_paths), ")", ">", _q(build, MANIFEST)
         ),  # fmt: skip
-        StringCommand("printf", "'%s\\n'", QuoteString(sha), ">", _q(build, MARKER)),
+        # The marker: the release's name, then the digest of the upload set it holds.
+        StringCommand(
+            "printf", "'%s\\n'", QuoteString(sha),
+            *([QuoteString(deploy.digest)] if deploy.digest else []), ">", _q(build, MARKER),
+        ),  # fmt: skip
     ]
     by = deploy.deployed_by
     put_aside = [
@@ -182,6 +190,7 @@ def _built(state: DeployState, deploy: Deploy, line: str) -> DeployState | None:
         state,
         entries={**state.entries, sha: Entry(sha, "dir", sha)},
         manifest="ok",  # the manifest was just written from this very copy
+        digest=deploy.digest,
         differences=[],
         in_release=[f"link {shared_link_target(path)}" for _, path in paths],
         mergeable={},

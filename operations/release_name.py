@@ -1,17 +1,27 @@
-"""The release name: the git sha of the source checkout, checked before any host is contacted."""
+"""The release name: the git sha of the source checkout, checked before any host is contacted.
+
+A release made of exactly a commit's files is named after the commit (12 hex digits). One that
+holds anything else (build output, a dirty work tree) carries a digest of its content too:
+`<sha12>-<digest8>` (see upload.py), so one name always means one content.
+"""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyinfra.api.exceptions import PyinfraError
 
-SHA_RE = re.compile(r"^[0-9a-f]{7,40}\Z")  # \Z: "$" would allow a final "\n"
+# A release name: a sha, optionally followed by a content digest. \Z: "$" would allow a final
+# "\n". Every name that reaches a shell or a path is checked against it.
+RELEASE_NAME = r"[0-9a-f]{7,40}(?:-[0-9a-f]{8})?"  # for patterns of names that embed one
+RELEASE_RE = re.compile(rf"^{RELEASE_NAME}\Z")
 # Names are shortened to this many hex digits (as `git log --abbrev=12` does): unambiguous
 # in practice, and short enough to read in paths and output.
 SHA_LENGTH = 12
+DIGEST_LENGTH = 8  # hex digits of the content digest in a release name
 
 
 class ReleaseError(PyinfraError):
@@ -19,7 +29,8 @@ class ReleaseError(PyinfraError):
 
 
 def check_release_value(value: object, origin: str) -> str:
-    """Return `value` as a release name (7-40 lowercase hex digits) or raise a ReleaseError.
+    """Return `value` as a release name (7-40 lowercase hex digits, optionally `-` and an
+    8-digit content digest) or raise a ReleaseError.
 
     pyinfra turns `--data release=1234e56` into the float 1.234e+59 and `--data release=1234567`
     into an int, so a non-string gets an explanation of how to quote it.
@@ -30,9 +41,10 @@ def check_release_value(value: object, origin: str) -> str:
             "pyinfra converts --data values that look like numbers or booleans. Quote it as JSON: "
             "--data 'release=\"1234e56\"'"
         )
-    if not isinstance(value, str) or not SHA_RE.match(value):
+    if not isinstance(value, str) or not RELEASE_RE.match(value):
         raise ReleaseError(
-            f"{origin}: {value!r} is not a git sha (expected 7 to 40 characters 0-9a-f)"
+            f"{origin}: {value!r} is not a git sha (expected 7 to 40 characters 0-9a-f, "
+            "optionally followed by '-' and 8 of them: a release's content digest)"
         )
     return value
 
@@ -43,8 +55,17 @@ def _git(source: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def resolve_release(source: Path, *, allow_dirty: bool, explicit: object = None) -> str:
-    """The release name for `source`: its HEAD, shortened, unless `explicit` names one.
+@dataclass(frozen=True)
+class Commit:
+    """What the source is: the commit to deploy (shortened) and the state of its work tree."""
+
+    sha: str  # SHA_LENGTH hex digits; the explicit name for a source that is not a checkout
+    git: bool = True  # False: a plain folder, named with --data release
+    dirty: bool = False  # uncommitted changes (only with allow_dirty)
+
+
+def resolve_release(source: Path, *, allow_dirty: bool, explicit: object = None) -> Commit:
+    """The commit to deploy from `source`: its HEAD, unless `explicit` names one.
 
     Refuses a dirty work tree unless `allow_dirty` (what would be uploaded is not that commit),
     and an explicit sha that is not HEAD of the checkout (the upload is the work tree, so the
@@ -57,7 +78,7 @@ def resolve_release(source: Path, *, allow_dirty: bool, explicit: object = None)
                 f"source {source} is not a git checkout: the release is named after its HEAD. "
                 "Deploy from a checkout, or name the release with --data 'release=\"<sha>\"'"
             )
-        return wanted
+        return Commit(wanted.split("-")[0], git=False, dirty=True)
     head = _git(source, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if head.returncode != 0:
         raise ReleaseError(f"source {source} has no commit yet: commit the site first")
@@ -72,13 +93,13 @@ def resolve_release(source: Path, *, allow_dirty: bool, explicit: object = None)
                 f"(HEAD is {head_sha[:SHA_LENGTH]}); the upload is the work tree, so check out "
                 f"{wanted} first"
             )
-    if not allow_dirty:
-        dirty = _git(source, "status", "--porcelain", "--untracked-files=normal", "--", ".")
-        if dirty.stdout.strip():
-            changed = [line[3:] for line in dirty.stdout.splitlines()][:5]
-            raise ReleaseError(
-                f"source {source} has uncommitted changes ({', '.join(changed)}): commit them, "
-                "or set allow_dirty: true (or --data allow_dirty=true) to deploy the work tree "
-                "as it is"
-            )
-    return head_sha[:SHA_LENGTH]
+    status = _git(source, "status", "--porcelain", "--untracked-files=normal", "--", ".")
+    dirty = bool(status.stdout.strip())
+    if dirty and not allow_dirty:
+        changed = [line[3:] for line in status.stdout.splitlines()][:5]
+        raise ReleaseError(
+            f"source {source} has uncommitted changes ({', '.join(changed)}): commit them, "
+            "or set allow_dirty: true (or --data allow_dirty=true) to deploy the work tree "
+            "as it is (the release name then carries a digest of its content)"
+        )
+    return Commit(head_sha[:SHA_LENGTH], dirty=dirty)

@@ -117,7 +117,7 @@ def shared_linked(deploy: Deploy) -> Generator:
     """
     sha = deploy.release
     state = deploy_state(deploy.layout, sha)
-    if not state.intact(sha):
+    if not state.intact(sha, deploy.digest):
         return  # release_populated builds (or rebuilds) it with its links
     try:
         steps = repair_all(state, deploy)

@@ -23,7 +23,7 @@ from .live import NO_RELEASE
 from .lock import describe
 from .manifest import parse_differences
 from .plan import current_release, previous_release, release_order
-from .release_name import SHA_RE
+from .release_name import RELEASE_RE
 
 _PRINTED: set[str] = set()  # hosts whose status was printed (op bodies may run twice)
 
@@ -33,7 +33,7 @@ def history(state: DeployState, lines: int) -> list[dict[str, str]]:
     out = []
     for line in state.log:
         parts = line.split("\t")
-        if len(parts) >= 3 and SHA_RE.match(parts[2]):
+        if len(parts) >= 3 and RELEASE_RE.match(parts[2]):
             parts += [""] * (5 - len(parts))
             out.append(
                 dict(zip(("time", "event", "release", "by", "detail"), parts[:5], strict=True))
@@ -99,7 +99,7 @@ def report(
     releases = [
         {"release": name, "live": name == live, "previous": name == previous}
         for name in release_order(state)
-        if SHA_RE.match(name)
+        if RELEASE_RE.match(name)
     ]
     newest = None
     if dumps is not None:

@@ -6,6 +6,7 @@ Each test gets its own deploy roots and site repo; the sshd's are shared by the 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,9 @@ def test_first_deploy_builds_the_layout_on_every_host(client):
         assert os.readlink(root / "current") == f"releases/{sha}", name
         assert os.readlink(root / "htdocs") == "current/htdocs"
         release = root / "releases" / sha
-        assert (release / ".atomic-deploy-release").read_text().strip() == sha
+        # the marker: the release name, then the digest of the upload set it holds
+        marker = (release / ".atomic-deploy-release").read_text().splitlines()
+        assert marker[0] == sha and re.fullmatch(r"[0-9a-f]{64}", marker[1])
         assert (root / "htdocs" / "index.php").is_file()  # served through both links
         assert not (release / ".git").exists()
         for shared in ("cache", "content", "storage"):

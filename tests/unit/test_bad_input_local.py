@@ -5,6 +5,7 @@ whatever validation accepts reaches the host only inside quotes.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -136,7 +137,8 @@ def _refused(tmp_path: Path, capsys, argv: list[str], **kw: Any) -> str:
 
 
 def test_a_source_that_is_not_a_git_checkout_needs_a_release_name(tmp_path, capsys):
-    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "htdocs").mkdir(parents=True)
+    (tmp_path / "site" / "htdocs" / "index.php").write_text("<?php echo 1;\n")
     err = _refused(tmp_path, capsys, [])
     assert (
         str(tmp_path / "client.yml") in err
@@ -144,7 +146,11 @@ def test_a_source_that_is_not_a_git_checkout_needs_a_release_name(tmp_path, caps
         and "--data 'release=\"<sha>\"'" in err
     )
     [(_, data)] = inventory_hosts(_inventory(tmp_path), argv=["--data", 'release="abcdef1"'])
-    assert data["release"] == "abcdef1"
+    # Not a commit: the name carries a digest of the folder's content.
+    assert re.fullmatch(r"abcdef1-[0-9a-f]{8}", data["release"])
+    (tmp_path / "site" / "htdocs" / "index.php").write_text("<?php echo 2;\n")
+    [(_, again)] = inventory_hosts(_inventory(tmp_path), argv=["--data", 'release="abcdef1"'])
+    assert again["release"] != data["release"]
 
 
 @pytest.mark.parametrize(
