@@ -26,6 +26,7 @@ from .layout import SHARED_DIR, Deploy
 # KEY=value, optionally `export KEY=value`: the dotenv shape Craft, Laravel and Symfony read.
 _ENV_LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=(.*)")
 _LIST_AT_MOST = 20  # key names shown per kind of change
+_KIND_WORDS = {"dir": "folder", "emptydir": "folder", "other": "special file"}
 
 
 def dotenv_values(text: str) -> dict[str, str] | None:
@@ -147,8 +148,13 @@ def shared_files_uploaded(deploy: Deploy) -> Generator:
     after = state
     for path, local in deploy.shared_sources:
         index = index_of[path]
-        with open(local, "rb") as f:  # read once: what is hashed is what is uploaded
-            data = f.read()
+        try:
+            with open(local, "rb") as f:  # read once: what is hashed is what is uploaded
+                data = f.read()
+        except OSError as e:  # it was readable when the inventory loaded
+            yield from refuse(f"shared_sources: cannot read {local} for shared/{path}: "
+                              f"{e.strerror}")  # fmt: skip
+            return
         want = hashlib.sha256(data).hexdigest()
         have = state.shared_kind(index)
         if have in ("file", "emptyfile") and state.shared_sums.get(index) == want:
@@ -161,7 +167,7 @@ def shared_files_uploaded(deploy: Deploy) -> Generator:
             what = "content differs" if old is None else key_changes(old, data)
             say(f"shared/{path}: replace with {local} ({what})")
         else:
-            kind = "link" if have.startswith("link ") else have
+            kind = "link" if have.startswith("link ") else _KIND_WORDS.get(have, have)
             yield from refuse(
                 f"shared/{path} is a {kind}; shared_sources only replaces a regular file: "
                 f"make {dest} a file or remove '{path}' from shared_sources"

@@ -256,3 +256,18 @@ def test_upload_commands_quote_odd_paths_and_never_expose_the_content(tmp_path):
     assert os.stat(dest).st_mode & 0o777 == 0o600
     assert sorted(p.name for p in folder.iterdir()) == ["a; touch pwned3.env"]
     assert not list(tmp_path.glob("pwned*"))
+
+
+def test_a_local_file_gone_since_the_check_stops_the_host_with_its_name(tmp_path):
+    deploy = _deploy(tmp_path, "A=1\n")
+    (tmp_path / "local.env").unlink()
+    [command] = _run(shared_files_uploaded, deploy, _FakeHost(_state("missing")))
+    assert f"cannot read {tmp_path / 'local.env'} for shared/.env" in command.get_raw_value()
+
+
+def test_a_folder_at_the_shared_file_is_not_replaced(tmp_path):
+    deploy = _deploy(tmp_path, "A=1\n")
+    [command] = _run(shared_files_uploaded, deploy, _FakeHost(_state("emptydir")))
+    assert "shared/.env is a folder; shared_sources only replaces a regular file" in (
+        command.get_raw_value()
+    )
