@@ -17,6 +17,7 @@ from operations import (
     prune,
     release,
     shared,
+    shared_sources,
     switch,
     tree,
 )
@@ -32,6 +33,12 @@ preflight.host_ready(name="host ready for the deploy", deploy=deploy)
 
 with run.guarded("deploy"):  # the deploy lock on every host, on_failure hooks, the webhook
     tree.tree_present(name="tree present", deploy=deploy)
+    if deploy.shared_sources:  # a new host is set up from the client file alone
+        shared_sources.shared_files_uploaded(name="shared files uploaded", deploy=deploy)
+    if deploy.layout.shared_files:  # a host without its .env stops the deploy, none switches
+        run.before_switch(
+            shared_sources.shared_files_present(name="shared files present", deploy=deploy)
+        )
 
     # publish: every host has the release, its shared paths, a fresh dump, its migrations
     run.before_switch(

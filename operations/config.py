@@ -91,6 +91,7 @@ class Client:
     database: dict[str, Any] | None = None  # the client's section; hosts hold the merged one
     php: dict[str, Any] | None = None  # the after-switch step (php_reload.py)
     live: dict[str, Any] = field(default_factory=dict)  # hooks, health, notify (live.py)
+    shared_sources: dict[str, Path] = field(default_factory=dict)  # shared file -> local file
 
 
 def _schema() -> dict[str, Any]:
@@ -217,6 +218,17 @@ def _semantic_errors(doc: dict[str, Any]) -> list[str]:
                     f"build.output[{i}]: '{output}' is the shared path '{path}' ({key}) or "
                     "inside it: shared paths live on the hosts and are never uploaded"
                 )
+    listed = doc.get("shared_files", [])
+    for path in doc.get("shared_sources", {}):
+        if path not in listed:
+            where = f"shared_sources: '{path}'"
+            if path in doc.get("shared_dirs", ["cache", "content", "storage"]):
+                errors.append(f"{where} is a shared dir; only shared files can come from a "
+                              "local file")  # fmt: skip
+            else:
+                names = ", ".join(listed) or "none"
+                errors.append(f"{where} is not listed in shared_files (listed: {names}); "
+                              "add it there or fix the name")  # fmt: skip
     client_db = doc.get("database")
     top = _database_errors(client_db, "database", docroot) if client_db is not None else []
     errors += top
@@ -281,6 +293,8 @@ def load_client(file: str | Path) -> Client:
     source = (base / Path(doc["source"]).expanduser()).resolve()
     if not source.is_dir():
         raise ConfigError(f"{file}: source: {source} is not a folder")
+    sources = {path: _shared_source(file, path, local) for path, local
+               in doc.get("shared_sources", {}).items()}  # fmt: skip
     ssh = doc.get("ssh", {})
     hosts = []
     for entry in doc["hosts"]:
@@ -310,7 +324,27 @@ def load_client(file: str | Path) -> Client:
         database=doc.get("database"),
         php=doc.get("php"),
         live={k: doc[k] for k in ("hooks", "health", "notify") if k in doc},
+        shared_sources=sources,
     )
+
+
+def _shared_source(file: Path, path: str, local: str) -> Path:
+    """The local file that provides shared/<path>: must be a readable regular file.
+
+    Checked here, before any host is contacted, so a typo never becomes a half-done deploy.
+    """
+    where = f"{file}: shared_sources: '{path}'"
+    full = (file.parent / Path(local).expanduser()).resolve()
+    if not full.exists():
+        raise ConfigError(f"{where}: {full} does not exist (paths are relative to {file.parent})")
+    if not full.is_file():
+        raise ConfigError(f"{where}: {full} is not a regular file")
+    try:
+        with full.open("rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read {full}: {e.strerror}") from None
+    return full
 
 
 def cli_data(argv: list[str]) -> dict[str, str]:
@@ -360,6 +394,7 @@ def host_data(
         "copy_mode": client.copy_mode,
         "shared_mode": client.shared_mode,
         "shared_group": client.shared_group,
+        "shared_sources": {path: str(local) for path, local in client.shared_sources.items()},
         "release": release,
         "client_file": str(client.file),
         "deployed_by": f"{getpass.getuser()}@{socket.gethostname()}",

@@ -77,6 +77,12 @@ for p in "$@"; do
   path=${p#?:}
   printf 'shared %s %s\n' "$i" "$(kind "shared/$path")"
   [ -d "shared/$path" ] && printf 'sharedmeta %s %s\n' "$i" "$(stat -c '%a %G' "shared/$path")"
+  # A shared file's sha256 (never its content): shared_sources compares it with the local file.
+  case $p in f:*)
+    if [ -f "shared/$path" ] && [ ! -L "shared/$path" ] && s=$(sha256sum < "shared/$path"); then
+      printf 'sharedsum %s %s\n' "$i" "${s%% *}"
+    fi;;
+  esac
   if [ -d "$rel" ] && [ ! -L "$rel" ]; then
     k=$(kind "$rel/$path")
     printf 'rel %s %s\n' "$i" "$k"
@@ -122,6 +128,7 @@ class DeployState:
     in_release: list[str] = field(default_factory=list)  # kind of releases/<sha>/<path>
     mergeable: dict[int, bool] = field(default_factory=dict)  # release content -> shared/ ok
     shared_meta: dict[int, tuple[str, str]] = field(default_factory=dict)  # (mode, group)
+    shared_sums: dict[int, str] = field(default_factory=dict)  # sha256 of a shared file
     manifest: str | None = None  # releases/<sha>: "ok", "changed", "missing" (None: no release)
     digest: str | None = None  # releases/<sha>: its upload set's digest (None: not recorded)
     differences: list[str] = field(default_factory=list)  # diff lines, manifest vs. now
@@ -243,6 +250,9 @@ def parse_deploy_tree(lines: list[str]) -> DeployState:
         elif tag == "sharedmeta":
             index, mode, group = rest.split(" ", 2)
             state.shared_meta[int(index)] = (mode, group)
+        elif tag == "sharedsum":
+            index, _, digest = rest.partition(" ")
+            state.shared_sums[int(index)] = digest
         elif tag == "manifest":
             state.manifest = rest
         elif tag == "digest":

@@ -60,6 +60,8 @@ class Deploy:
     shared_group: str | None = None
     copy_mode: str = "copy"  # copy | hardlink | reflink (how releases are made from the cache)
     digest: str | None = None  # of the upload set; written into the release (see upload.py)
+    # (shared file, absolute local path): files uploaded to shared/ (see shared_sources.py)
+    shared_sources: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_host_data(cls, data: Any) -> Deploy:
@@ -80,6 +82,7 @@ class Deploy:
             shared_group=data.get("shared_group"),
             copy_mode=data.get("copy_mode") or "copy",
             digest=_checked_digest(data.get("upload_digest")),
+            shared_sources=tuple(sorted((data.get("shared_sources") or {}).items())),
         )
 
 

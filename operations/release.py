@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import posixpath
 from collections.abc import Generator
 from dataclasses import replace
@@ -15,7 +14,6 @@ from .common import (
     append_log,
     atomic_link,
     chain,
-    copy_contents,
     preparing,
     refuse,
     say,
@@ -30,7 +28,6 @@ from .layout import (
     MANIFEST,
     MARKER,
     RELEASES_DIR,
-    SHARED_DIR,
     TMP_PREFIX,
     Deploy,
     shared_link_target,
@@ -44,40 +41,19 @@ def _q(*parts: str) -> QuoteString:
     return QuoteString(posixpath.join(*parts))
 
 
-def link_shared_paths(build: str, root: str, deploy: Deploy) -> list[StringCommand]:
+def link_shared_paths(build: str, deploy: Deploy) -> list[StringCommand]:
     """Commands that turn each shared path of the (not yet live) copy `build` into a link.
 
-    What the copy ships at a shared path seeds shared/<path> when that is missing or empty;
-    otherwise the copy's own version is dropped (it is the upload's, still in deploy-cache).
-    A shared file that exists nowhere is created empty with mode 0600.
+    Whatever the copy holds at a shared path is dropped: shared paths live on the host, in
+    shared/, and nothing from the upload ever reaches shared/ (a release's files must never
+    become a host's settings or content). A missing shared/<file> is never created here: the
+    deploy stops before the switch instead (see shared_sources.shared_files_present).
     """
     steps = []
-    for kind, path in deploy.layout.shared_paths:
-        mine, shared = _q(build, path), _q(root, SHARED_DIR, path)
-        shared_parent = _q(posixpath.dirname(posixpath.join(root, SHARED_DIR, path)))
-        if kind == "d":
-            seed = StringCommand(
-                "if", "[", "-d", mine, "]", "&&", "[", "!", "-L", mine, "]", "&&", "{",
-                "[", "!", "-e", shared, "]", "||", "find", shared, "-maxdepth", "0", "-empty",
-                "|", "grep", "-q", ".", ";",
-                "};", "then", "mkdir", "-p", shared, "&&",
-                copy_contents(posixpath.join(build, path), posixpath.join(root, SHARED_DIR, path)),
-                ";", "fi",
-            )  # fmt: skip
-        else:
-            seed = StringCommand(
-                "if", "[", "-f", mine, "]", "&&", "[", "!", "-L", mine, "]", "&&",
-                "[", "!", "-e", shared, "]", "&&", "[", "!", "-L", shared, "]", ";",
-                "then", "mkdir", "-p", shared_parent, "&&", "cp", "-p", mine, shared, ";", "fi",
-            )  # fmt: skip
-        steps += [seed, StringCommand("rm", "-rf", mine)]
-        if kind == "f":
-            steps.append(StringCommand(
-                "if", "[", "!", "-e", shared, "]", "&&", "[", "!", "-L", shared, "]", ";",
-                "then", "mkdir", "-p", shared_parent, "&&", "(", "umask", "077", "&&", ":", ">",
-                shared, ")", ";", "fi",
-            ))  # fmt: skip
+    for _, path in deploy.layout.shared_paths:
+        mine = _q(build, path)
         steps += [
+            StringCommand("rm", "-rf", mine),
             StringCommand("mkdir", "-p", _q(posixpath.dirname(posixpath.join(build, path)))),
             StringCommand("ln", "-s", QuoteString(shared_link_target(path)), mine),
         ]
@@ -106,14 +82,6 @@ def _describe(state: DeployState, deploy: Deploy, aside: str) -> None:
         say(f"releases/{sha}: create ({estimate or 'size unknown'})")
     else:
         say(f"releases/{sha}: create")
-    for index, (kind, path) in enumerate(deploy.layout.shared_paths):
-        in_shared = state.shared_kind(index)
-        local = os.path.join(deploy.source, path)
-        ships = os.path.isdir(local) if kind == "d" else os.path.isfile(local)
-        if ships and in_shared in ("missing", "emptydir"):
-            say(f"seed shared/{path} from the release")
-        elif kind == "f" and not ships and in_shared == "missing":
-            say(f"create empty shared/{path} (mode 0600): fill it in")
 
 
 @wanted_state
@@ -168,7 +136,7 @@ def release_populated(deploy: Deploy) -> Generator:
         *repairs,
         StringCommand("rm", "-rf", _q(build)),
         copy_command(deploy.copy_mode, posixpath.join(root, CACHE_DIR), build),
-        *link_shared_paths(build, root, deploy),
+        *link_shared_paths(build, deploy),
         StringCommand(
             "(", "cd", _q(build), "&&", listing_command(shared_paths), ")", ">", _q(build, MANIFEST)
         ),  # fmt: skip
@@ -214,18 +182,10 @@ def _built(state: DeployState, deploy: Deploy, line: str) -> DeployState | None:
     """`state` once a new releases/<sha> is in place, as populating leaves it.
 
     None (read the host again) where populating did more than add the release: a copy was
-    put aside, or shared/ paths were seeded or created.
+    put aside, or the upload target had to be created.
     """
     sha, paths = deploy.release, deploy.layout.shared_paths
-
-    def touched(index: int, kind: str, path: str) -> bool:  # see link_shared_paths
-        if kind == "f":
-            return state.shared_kind(index) == "missing"
-        ships = os.path.lexists(os.path.join(deploy.source, path))  # the upload mirrors it
-        return ships and state.shared_kind(index) in ("missing", "emptydir")
-
-    seeded = any(touched(i, kind, path) for i, (kind, path) in enumerate(paths))
-    if sha in state.entries or seeded or CACHE_DIR not in state.dirs:
+    if sha in state.entries or CACHE_DIR not in state.dirs:
         return None
     return replace(
         state,

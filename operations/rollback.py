@@ -56,7 +56,7 @@ def rollback_target_ready(layout: Layout, named: str | None, planned: str | None
 
     .. code:: python
 
-        barrier.required_before_switch(host.name, rollback.rollback_target_ready(
+        run.before_switch(rollback.rollback_target_ready(
             name="rollback target present", layout=layout, named=None, planned=target))
     """
     state = deploy_state(layout, NO_RELEASE)
@@ -111,7 +111,7 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
     .. code:: python
 
         rollback.current_rolled_back(name="current rolled back", layout=layout, target=t,
-                                     by=by, named=False, _if=barrier.all_hosts_ready(state))
+                                     by=by, named=False, _if=run.all_hosts_ready)
     """
     target = run_context(host.state).rollback_targets.get(host.name, target)
     if target is None:

@@ -42,12 +42,8 @@ def repair_path(
     if in_shared not in ("missing", want, f"empty{want}") and not in_shared.startswith("link"):
         raise Refused(f"shared/{path} is a {in_shared}, expected a {want}: move it away")
     if in_release == f"link {target}":
-        if kind == "f" and in_shared == "missing":
-            words.append(f"shared/{path} is missing: created empty (mode 0600), fill it in")
-            steps += [
-                StringCommand("mkdir", "-p", _q(posixpath.dirname(shared))),
-                StringCommand("(", "umask", "077", "&&", ":", ">", _q(shared), ")"),
-            ]
+        # A missing shared/<file> is not created empty (a site would go live without its
+        # settings): the deploy stops before the switch (shared_sources.shared_files_present).
         return steps, words
     if in_release in ("emptydir", "emptyfile"):
         steps.append(StringCommand("rm", "-rf", _q(link)))
@@ -110,7 +106,7 @@ def shared_linked(deploy: Deploy) -> Generator:
     when they were removed, pointed elsewhere, or replaced by a real folder or file. Content
     found there is merged into ``shared/`` when nothing would be overwritten, and moved to
     ``shared-preserved/<time>-<sha>/`` otherwise; never deleted. A missing shared file is
-    created empty (mode 0600).
+    not created here: shared_sources provides it, or the deploy stops before the switch.
 
     **Example:**
 

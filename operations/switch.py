@@ -38,7 +38,7 @@ def current_switched(deploy: Deploy) -> Generator:
     .. code:: python
 
         switch.current_switched(name="current -> release", deploy=deploy,
-                                _if=barrier.all_hosts_ready(state))
+                                _if=run.all_hosts_ready)
     """
     sha = deploy.release
     state = deploy_state(deploy.layout, sha)

@@ -282,6 +282,8 @@ def test_root_and_paths_with_spaces_quotes_unicode_and_metacharacters_deploy(
         shutil.copy2(src, keys / src.name)
     ssh = {**ssh_block(web1), "key": str(keys / web1.key.name)}
     ssh["known_hosts"] = str(keys / web1.known_hosts.name)
+    local_env = keys / f"local {HOSTILE.replace('/', '_')}.env"  # -> shared/<odd_file>
+    local_env.write_text("APP_ENV=test\n")
     inventory = write_client(
         tmp_path / "inv",
         source=site_repo.path,
@@ -289,6 +291,7 @@ def test_root_and_paths_with_spaces_quotes_unicode_and_metacharacters_deploy(
         ssh=ssh,
         shared_dirs=["cache", odd_dir],
         shared_files=[odd_file],
+        shared_sources={odd_file: str(local_env)},
         exclude=[f"*.log; touch {PWNED}", "$(touch x)"],
     )
     sha = site_repo.sha_short()
@@ -303,6 +306,7 @@ def test_root_and_paths_with_spaces_quotes_unicode_and_metacharacters_deploy(
     assert (root / "shared" / odd_dir).is_dir()
     shared_file = root / "shared" / odd_file
     assert shared_file.is_file() and shared_file.stat().st_mode & 0o777 == 0o600
+    assert shared_file.read_text() == "APP_ENV=test\n"
     assert (root / ".atomic-deploy").stat().st_mode & 0o777 == 0o700
 
 

@@ -83,8 +83,8 @@ def test_first_deploy_builds_the_layout_on_every_host(client):
         for shared in ("cache", "content", "storage"):
             assert os.readlink(release / shared) == f"../../shared/{shared}"
             assert (root / "shared" / shared).is_dir()
-        # the release's own content seeded the empty shared/content on the first deploy
-        assert (root / "shared" / "content" / "seed.txt").is_file()
+        # shared paths live on the host: what the site ships there never reaches shared/
+        assert list((root / "shared" / "content").iterdir()) == []
         assert (root / "deploy-cache" / "htdocs" / "index.php").is_file()
         assert root.stat().st_uid == (root / "releases").stat().st_uid != 0  # made as deploy
         log = (root / ".atomic-deploy" / "log").read_text()
@@ -199,8 +199,8 @@ def test_shared_content_survives_ten_deploys(client):
         c.deploy()
     assert (root / "current" / "content" / "upload.jpg").read_text() == "upload\n"
     assert (root / "shared" / "storage" / "runtime.log").read_text() == "cache\n"
-    # content already in shared/ is never overwritten by what a release ships
-    assert (root / "shared" / "content" / "seed.txt").read_text().startswith("seed content")
+    # what a release ships at a shared path never reaches shared/
+    assert not (root / "shared" / "content" / "seed.txt").exists()
     assert _release_text(root) == "v9\n"
 
 

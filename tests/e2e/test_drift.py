@@ -61,8 +61,11 @@ class Host:
 
 @pytest.fixture
 def converged(ssh_hosts: list[SshHost], deploy_root, site_repo, tmp_path) -> Callable[..., Host]:
-    def make(**options) -> Host:
+    def make(before: str = "", **options) -> Host:
+        """`before`: a shell command run as deploy in the new root before the first deploy."""
         root = deploy_root("web1")
+        if before:
+            as_deploy(f"mkdir -p '{root}' && cd '{root}' && {before}")
         inventory = write_client(
             tmp_path / "inv", source=site_repo.path, hosts=[host_entry(ssh_hosts[0], root)],
             ssh=ssh_hosts[0], **options,
@@ -157,7 +160,8 @@ def test_content_that_would_overwrite_shared_is_moved_to_a_dated_folder(converge
 
 
 def test_a_shared_file_replaced_by_a_real_file_is_moved_into_shared(converged):
-    h = converged(shared_files=[".env"])
+    # shared files must exist before a deploy: this host's admin made an empty one
+    h = converged(before="mkdir shared && : > shared/.env", shared_files=[".env"])
     h.sh(f"rm releases/{h.sha}/.env && echo DB_PASSWORD=x > releases/{h.sha}/.env")
     assert "merged into shared/.env" in h.dry()  # shared/.env was empty: nothing overwritten
     h.fix()

@@ -36,7 +36,11 @@ def test_local_demo_deploys_and_then_has_nothing_to_do(tmp_path):
     sha = os.readlink(demo / "current").removeprefix("releases/")
     assert (demo / "htdocs" / "index.php").read_text().startswith("<?php")
     assert (demo / "releases" / sha / "content").is_symlink()
-    assert (demo / "shared" / ".env").stat().st_mode & 0o777 == 0o600
+    # shared/.env comes from the demo's shared_sources file, never from the site or empty
+    env = demo / "shared" / ".env"
+    assert env.stat().st_mode & 0o777 == 0o600
+    assert env.read_text() == (checkout / "inventories" / "local.env").read_text()
+    assert "CRAFT_SECURITY_KEY=" in env.read_text()
 
     second = _demo(checkout, "--json")
     assert second.returncode == 0, second.stderr[-3000:]

@@ -14,16 +14,15 @@ from typing import Any
 
 import pytest
 import yaml
+from fakes import FakeHost
 from helpers import SiteRepo
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand
-from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_host, ctx_state
 
-from operations import prune, release, rsync, shared, switch, tree
+from operations import prune, release, rsync, shared, shared_sources, switch, tree
 from operations.config import ConfigError, host_data, inventory_hosts, load_client
-from operations.context import run_context
 from operations.facts import DeployState, Entry
 from operations.layout import META_DIR, Deploy
 from operations.plan import log_line
@@ -238,41 +237,12 @@ def test_hashed_known_hosts_entries_count(tmp_path):
 FACTS_READ: list[tuple[Any, dict[str, Any]]] = []  # (fact class, kwargs) the operations read
 
 
-class _FakeState:
-    """Just enough of pyinfra's State (a class: a run's context is kept per State object)."""
-
-    def __init__(self, stage: StateStage):
-        self.current_stage = stage
-        self.callback_handlers: list[Any] = []
-        self.config = SimpleNamespace(DIFF=False)
-
-    def add_callback_handler(self, handler: Any) -> None:
-        self.callback_handlers.append(handler)
-
-
-class _FakeHost:
-    """Just enough of pyinfra's Host for an operation's generator (see notes/pyinfra.md §7)."""
-
-    def __init__(self, state: DeployState, stage: StateStage = StateStage.Execute):
-        self.name = "fake"
-        self.data = {"ssh_user": "deploy"}
-        self.current_op_hash = "op"
-        self.state = _FakeState(stage)
-        self.fact_state = state
-        self.logged: list[str] = []
+class _FakeHost(FakeHost):
+    """A fake host that records which facts the operations read."""
 
     def get_fact(self, fact, **kwargs):
         FACTS_READ.append((fact, kwargs))
         return self.fact_state
-
-    def log(self, message, log_func=None):
-        self.logged.append(message)
-
-    def log_styled(self, message, log_func=None, **styles):
-        self.logged.append(message)
-
-    def noop(self, message):
-        self.logged.append(message)
 
 
 def _states(deploy: Deploy, root: str) -> list[DeployState]:
@@ -305,6 +275,7 @@ def _commands(deploy: Deploy, state: DeployState) -> list[Any]:
     ops = [
         host_ready,
         tree.tree_present,
+        shared_sources.shared_files_present,
         release.release_populated,
         shared.shared_linked,
         switch.current_switched,
@@ -315,7 +286,7 @@ def _commands(deploy: Deploy, state: DeployState) -> list[Any]:
     fake = _FakeHost(state)
     with ctx_state.use(fake.state), ctx_host.use(fake):
         for op in ops:
-            run_context(fake.state).reads.pop(fake.name, None)  # read the fake host again
+            fake.forget_reads()
             out += list(op._inner(deploy=deploy))
     return out
 

@@ -128,3 +128,16 @@ def test_content_in_place_of_a_shared_link_is_checked_for_conflicts(tmp_path):
     assert state.mergeable == {1: False}
     assert state.in_release[1] == "dir"
     assert state.manifest == "ok"  # shared paths are not part of the manifest
+
+
+def test_shared_files_are_reported_by_hash_never_by_content(tmp_path):
+    import hashlib
+
+    (tmp_path / "shared" / "conf").mkdir(parents=True)
+    (tmp_path / "shared" / ".env").write_text("APP_KEY=s3cr3tvalue\n")
+    (tmp_path / "shared" / "conf" / "link.env").symlink_to("../.env")
+    state = _read(tmp_path, shared_files=(".env", "conf/link.env", "missing.env"))
+    digest = hashlib.sha256(b"APP_KEY=s3cr3tvalue\n").hexdigest()
+    # indexes: cache, storage, then the files; a link is not hashed (it is never replaced)
+    assert state.shared_sums == {2: digest}
+    assert state.shared[3] == "link ../.env" and state.shared[4] == "missing"
