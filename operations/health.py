@@ -24,7 +24,7 @@ from pyinfra.api import QuoteString, StringCommand
 
 from .common import append_log, atomic_link, chain, preparing, say, wanted_state
 from .facts import deploy_state
-from .layout import RELEASES_DIR, Deploy
+from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
 from .live import Health
 from .php_reload import PhpRefresh, describe, refresh_and_log
 from .plan import current_release, log_line, previous_release
@@ -124,15 +124,16 @@ def healthy_or_rolled_back(
     if back is None:
         message = f"health check failed ({summary}); no previous release to switch back to"
     else:
-        say(f"current: {RELEASES_DIR}/{sha} -> {RELEASES_DIR}/{back} (health check failed)")
+        say(f"{CURRENT_LINK}: {RELEASES_DIR}/{sha} -> {RELEASES_DIR}/{back} "
+            "(health check failed)")  # fmt: skip
         steps = [
-            atomic_link(posixpath.join(state.root, "current"), f"{RELEASES_DIR}/{back}"),
+            atomic_link(posixpath.join(state.root, CURRENT_LINK), f"{RELEASES_DIR}/{back}"),
             *steps,
             append_log(state.root, log_line("rollback", back, by, f"from {sha} (health check)")),
         ]
         if php is not None:
-            say(f"php after switch: {describe(php)} for releases/{back}")
-            failed = f"atomic-deploy: php after switch-back failed for releases/{back}"
+            say(f"php after switch: {describe(php)} for {RELEASES_DIR}/{back}")
+            failed = f"atomic-deploy: php after switch-back failed for {RELEASES_DIR}/{back}"
             steps.append(StringCommand(
                 "(", refresh_and_log(php, state.root, back, deploy), ")",
                 "||", "echo", QuoteString(failed), ">&2",

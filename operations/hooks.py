@@ -25,7 +25,7 @@ from pyinfra.api.host import Host
 
 from .common import append_log, preparing, say, wanted_state, when_host_stops
 from .facts import DeployState, deploy_state
-from .layout import Deploy, release_path
+from .layout import RELEASES_DIR, Deploy, release_path
 from .live import Hooks
 from .plan import current_release, log_line, previous_release
 
@@ -105,7 +105,7 @@ def hooks_run(deploy: Deploy, hooks: Hooks, point: str) -> Generator:
     state = deploy_state(deploy.layout, deploy.release)
     if not commands or (point == "before_switch" and current_release(state) == deploy.release):
         return
-    say(f"{point} hooks in releases/{deploy.release}: " + "; ".join(commands))
+    say(f"{point} hooks in {RELEASES_DIR}/{deploy.release}: " + "; ".join(commands))
     prepared = _prepared(state, deploy, commands)
     args = (point, state.root, deploy.release, deploy.deployed_by, prepared)
     yield FunctionCommand(run_hooks, args, {})

@@ -194,7 +194,7 @@ def php_refreshed(deploy: Deploy, php: PhpRefresh) -> Generator:
         live, pending = deploy.release, True
     if not pending or live is None:
         return
-    say(f"php after switch: {describe(php)} for releases/{live}")
+    say(f"php after switch: {describe(php)} for {RELEASES_DIR}/{live}")
     yield refresh_and_log(php, state.root, live, deploy)
 
 

@@ -8,13 +8,13 @@ from pyinfra import host
 
 from .common import refuse, wanted_state
 from .facts import deploy_state
-from .layout import Deploy
+from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
 from .plan import parse_log
 
 _DOCROOT_HELP = (
     "{root}/{name} is a real {kind}, not a link, so it can't be switched atomically. To migrate: "
     "move it away (mv {name} {name}.before-atomic-deploy), run the deploy again right away (it "
-    "creates {name} -> current/{name}), then check the site and remove the old copy."
+    "creates {name} -> " + CURRENT_LINK + "/{name}), then check the site and remove the old copy."
 )
 
 
@@ -51,7 +51,7 @@ def host_ready(deploy: Deploy) -> Generator:
             "e.g. apt-get install rsync"
         )
         return
-    for which, name in (("current", "current"), ("docroot", deploy.layout.docroot)):
+    for which, name in (("current", CURRENT_LINK), ("docroot", deploy.layout.docroot)):
         kind = getattr(state, which)
         if kind in ("dir", "emptydir", "file", "emptyfile", "other"):
             kind = {"emptydir": "directory", "dir": "directory", "emptyfile": "file"}.get(
@@ -66,7 +66,7 @@ def host_ready(deploy: Deploy) -> Generator:
         )
         if entry.kind != "dir" or not ours:
             yield from refuse(
-                f"{root}/releases/{deploy.release} exists but was not made by atomic-deploy "
-                "(no completion marker, not in the deploy log): move it out of releases/ and "
-                "deploy again"
+                f"{root}/{RELEASES_DIR}/{deploy.release} exists but was not made by atomic-deploy "
+                f"(no completion marker, not in the deploy log): move it out of {RELEASES_DIR}/ "
+                "and deploy again"
             )

@@ -36,13 +36,15 @@ def releases_pruned(deploy: Deploy) -> Generator:
     state = deploy_state(deploy.layout, deploy.release)
     plan = plan_prune(state, deploy.keep_releases, protect=(deploy.release,))
     for name in plan.foreign:
-        host.log(f"releases/{name}: not made by atomic-deploy, left alone", log_func=logger.warning)
+        host.log(
+            f"{RELEASES_DIR}/{name}: not made by atomic-deploy, left alone", log_func=logger.warning
+        )
     if not plan.delete:
         return
     reasons = plan.reasons()
     steps, logged = [], []
     for name in plan.delete:
-        say(f"remove releases/{name} ({reasons[name]}; keep {deploy.keep_releases})")
+        say(f"remove {RELEASES_DIR}/{name} ({reasons[name]}; keep {deploy.keep_releases})")
         path = posixpath.join(state.root, RELEASES_DIR, name)
         steps.append(StringCommand("rm", "-rf", QuoteString(path)))
         if not name.startswith("."):

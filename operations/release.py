@@ -26,6 +26,7 @@ from .facts import DeployState, Entry, deploy_state
 from .layout import (
     ASIDE_PREFIX,
     CACHE_DIR,
+    CURRENT_LINK,
     MANIFEST,
     MARKER,
     RELEASES_DIR,
@@ -190,7 +191,7 @@ def release_populated(deploy: Deploy) -> Generator:
         # Live: serve the clean copy first, then give it its real name by a second switch.
         # The name must be free of `current` before the copy can take it, so the clean copy
         # is hard-linked (instant, and only ever ours) rather than renamed.
-        current = posixpath.join(root, "current")
+        current = posixpath.join(root, CURRENT_LINK)
         relinked = posixpath.join(releases, f"{TMP_PREFIX}{sha}-{RUN_ID}-final")
         steps += [
             atomic_link(current, f"{RELEASES_DIR}/{build_name}"),

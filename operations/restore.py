@@ -18,7 +18,7 @@ from .common import refuse, say, wanted_state
 from .database import CNF_NAME, Database, format_age, password_for
 from .dump import assign, connection_values, dump_folder, option_file_uploaded
 from .facts import deploy_state
-from .layout import META_DIR, Deploy
+from .layout import META_DIR, RELEASES_DIR, Deploy
 from .live import NO_RELEASE
 from .plan import log_line, parse_log_details
 
@@ -104,11 +104,11 @@ def dump_restored(deploy: Deploy, database: Database, release: str | None) -> Ge
     dump = next((d for d in folder.dumps if d.name == name and d.intact), None)
     if dump is None:
         why = f"{database.dir}/{name} is gone or damaged" if name else "the deploy log names none"
-        yield from refuse(f"no dump taken before releases/{release} to load: {why}")
+        yield from refuse(f"no dump taken before {RELEASES_DIR}/{release} to load: {why}")
         return
     say(
         f"load {database.dir}/{name} ({format_age(folder.now - dump.mtime)} old, taken before "
-        f"releases/{release}) into database {database.name}: its current content is replaced"
+        f"{RELEASES_DIR}/{release}) into database {database.name}: its current content is replaced"
     )
     password = password_for(host.name) if database.password_env else None
     if database.password_env and password is None:

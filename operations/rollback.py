@@ -16,7 +16,7 @@ from pyinfra import host
 
 from .common import append_log, atomic_link, chain, preparing, refuse, say, wanted_state
 from .facts import DeployState, deploy_state
-from .layout import RELEASES_DIR, Layout
+from .layout import CURRENT_LINK, RELEASES_DIR, Layout
 from .live import NO_RELEASE
 from .plan import current_release, log_line, previous_release
 from .release_name import SHA_LENGTH
@@ -123,8 +123,8 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
         return
     was = current_release(state)
     how = "named; left " if named else "from "  # plan.previous_release skips "from" releases
-    say(f"current: {have or '(none)'} -> {want}")
+    say(f"{CURRENT_LINK}: {have or '(none)'} -> {want}")
     line = log_line("rollback", target, by, f"{how}{was or '-'}")
-    current = posixpath.join(state.root, "current")
+    current = posixpath.join(state.root, CURRENT_LINK)
     yield chain(atomic_link(current, want), append_log(state.root, line))
-    return switched(state, "current", "current", want, line)
+    return switched(state, "current", CURRENT_LINK, want, line)

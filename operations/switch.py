@@ -17,7 +17,7 @@ from .common import (
     wanted_state,
 )
 from .facts import DeployState, deploy_state
-from .layout import RELEASES_DIR, Deploy
+from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
 from .plan import current_release, log_line
 
 
@@ -48,16 +48,16 @@ def current_switched(deploy: Deploy) -> Generator:
         return
     # While preparing a first deploy the release is not there yet; populate comes first.
     if not state.complete(sha) and not preparing():
-        yield from refuse(f"releases/{sha} is not complete; not switching current to it")
+        yield from refuse(f"{target} is not complete; not switching {CURRENT_LINK} to it")
         return
-    say(f"current: {have or '(none)'} -> {target}")
+    say(f"{CURRENT_LINK}: {have or '(none)'} -> {target}")
     was = current_release(state) or ""
     line = log_line("switch", sha, deploy.deployed_by, f"from {was or '-'}")
     yield chain(
-        atomic_link(posixpath.join(state.root, "current"), target),
+        atomic_link(posixpath.join(state.root, CURRENT_LINK), target),
         append_log(state.root, line),
     )
-    return switched(state, "current", "current", target, line)
+    return switched(state, "current", CURRENT_LINK, target, line)
 
 
 def switched(state: DeployState, which: str, link: str, target: str, line: str = "") -> DeployState:
@@ -90,7 +90,7 @@ def docroot_linked(deploy: Deploy) -> Generator:
     """
     docroot = deploy.layout.docroot
     state = deploy_state(deploy.layout, None)
-    target = f"current/{docroot}"
+    target = f"{CURRENT_LINK}/{docroot}"
     have = state.link_target("docroot")
     if have == target:
         return
