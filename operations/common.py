@@ -12,7 +12,6 @@ from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 from pyinfra.api.state import BaseStateCallback, State, StateStage
 
 from .facts import expect, forget, last_read, mark_quiet
-from .layout import LOG_FILE
 
 
 def wanted_state(func: Callable[..., Generator]) -> Callable:
@@ -91,13 +90,6 @@ def atomic_link(path: str, target: str) -> StringCommand:
 def temp_link_name(name: str) -> str:
     """The temporary name `atomic_link` gives the new link to `name` before the rename."""
     return f".{name}.atomic-deploy-tmp"
-
-
-def append_log(root: str, line: str) -> StringCommand:
-    """Append one line to the host's deploy log."""
-    return StringCommand(
-        "printf", "'%s\\n'", QuoteString(line), ">>", QuoteString(posixpath.join(root, LOG_FILE))
-    )
 
 
 def chain(*commands: StringCommand) -> StringCommand:

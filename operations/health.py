@@ -22,12 +22,13 @@ from collections.abc import Callable, Generator
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand
 
-from .common import append_log, atomic_link, chain, preparing, say, wanted_state
+from . import deploy_log
+from .common import atomic_link, chain, preparing, say, wanted_state
 from .facts import deploy_state
 from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
 from .live import Health
 from .php_reload import PhpRefresh, describe, refresh_and_log
-from .plan import current_release, log_line, previous_release
+from .plan import current_release, previous_release
 
 # host name -> None (healthy) or what failed
 RESULTS: dict[str, str | None] = {}
@@ -120,7 +121,8 @@ def healthy_or_rolled_back(
     summary = "; ".join(f"{name}: {problem}" for name, problem in sorted(failed.items()))
     by = deploy.deployed_by
     back = previous_release(state) if current_release(state) == sha else None
-    steps = [append_log(state.root, log_line("health-failed", sha, by, summary))]
+    failure = deploy_log.line(deploy_log.HEALTH_FAILED, sha, by, summary)
+    steps = [deploy_log.append_command(state.root, failure)]
     if back is None:
         message = f"health check failed ({summary}); no previous release to switch back to"
     else:
@@ -129,7 +131,10 @@ def healthy_or_rolled_back(
         steps = [
             atomic_link(posixpath.join(state.root, CURRENT_LINK), f"{RELEASES_DIR}/{back}"),
             *steps,
-            append_log(state.root, log_line("rollback", back, by, f"from {sha} (health check)")),
+            deploy_log.append_command(
+                state.root,
+                deploy_log.line(deploy_log.ROLLBACK, back, by, f"from {sha} (health check)"),
+            ),
         ]
         if php is not None:
             say(f"php after switch: {describe(php)} for {RELEASES_DIR}/{back}")

@@ -23,11 +23,12 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, QuoteString, State, StringCommand
 from pyinfra.api.host import Host
 
-from .common import append_log, preparing, say, wanted_state, when_host_stops
+from . import deploy_log
+from .common import preparing, say, wanted_state, when_host_stops
 from .facts import DeployState, deploy_state
 from .layout import RELEASES_DIR, Deploy, release_path
 from .live import Hooks
-from .plan import current_release, log_line, previous_release
+from .plan import current_release, previous_release
 
 # host name -> (root, hook commands ready to run), for on_failure
 _ARMED: dict[str, tuple[str, list[tuple[str, StringCommand]]]] = {}
@@ -79,8 +80,8 @@ def run_hooks(
         host.log_styled(f"{point} hook `{text}` failed:", fg="red", log_func=logger.error)
         for line in lines:
             host.log_styled(f"  {line}", fg="red", log_func=logger.error)
-        line = log_line("hook-failed", release, by, f"{point}: {text}")
-        host.run_shell_command(append_log(root, line))
+        line = deploy_log.line(deploy_log.HOOK_FAILED, release, by, f"{point}: {text}")
+        host.run_shell_command(deploy_log.append_command(root, line))
         return False
     return True
 

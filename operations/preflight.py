@@ -6,10 +6,10 @@ from collections.abc import Generator
 
 from pyinfra import host
 
+from . import deploy_log
 from .common import refuse, wanted_state
 from .facts import deploy_state
 from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
-from .plan import parse_log
 
 _DOCROOT_HELP = (
     "{root}/{name} is a real {kind}, not a link, so it can't be switched atomically. To migrate: "
@@ -62,7 +62,9 @@ def host_ready(deploy: Deploy) -> Generator:
     entry = state.entries.get(deploy.release)
     if entry and not state.complete(deploy.release):
         ours = any(
-            sha == deploy.release for _, event, sha in parse_log(state.log) if event == "populated"
+            e.release == deploy.release
+            for e in deploy_log.parse(state.log)
+            if e.event == deploy_log.POPULATED
         )
         if entry.kind != "dir" or not ours:
             yield from refuse(

@@ -14,11 +14,12 @@ from collections.abc import Generator
 
 from pyinfra import host
 
-from .common import append_log, atomic_link, chain, preparing, refuse, say, wanted_state
+from . import deploy_log
+from .common import atomic_link, chain, preparing, refuse, say, wanted_state
 from .facts import DeployState, deploy_state
 from .layout import CURRENT_LINK, RELEASES_DIR, Layout
 from .live import NO_RELEASE
-from .plan import current_release, log_line, previous_release
+from .plan import current_release, previous_release
 from .release_name import SHA_LENGTH
 from .switch import switched
 
@@ -124,7 +125,7 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
     was = current_release(state)
     how = "named; left " if named else "from "  # plan.previous_release skips "from" releases
     say(f"{CURRENT_LINK}: {have or '(none)'} -> {want}")
-    line = log_line("rollback", target, by, f"{how}{was or '-'}")
+    line = deploy_log.line(deploy_log.ROLLBACK, target, by, f"{how}{was or '-'}")
     current = posixpath.join(state.root, CURRENT_LINK)
-    yield chain(atomic_link(current, want), append_log(state.root, line))
+    yield chain(atomic_link(current, want), deploy_log.append_command(state.root, line))
     return switched(state, "current", CURRENT_LINK, want, line)

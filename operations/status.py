@@ -14,6 +14,7 @@ from typing import Any
 
 from pyinfra import host
 
+from . import deploy_log
 from .common import wanted_state
 from .database import Database, DumpFolder, format_age
 from .dump import dump_folder
@@ -38,14 +39,10 @@ _PRINTED: set[str] = set()  # hosts whose status was printed (op bodies may run 
 
 def history(state: DeployState, lines: int) -> list[dict[str, str]]:
     """The last `lines` entries of the deploy log, oldest first."""
-    out = []
-    for line in state.log:
-        parts = line.split("\t")
-        if len(parts) >= 3 and RELEASE_RE.match(parts[2]):
-            parts += [""] * (5 - len(parts))
-            out.append(
-                dict(zip(("time", "event", "release", "by", "detail"), parts[:5], strict=True))
-            )
+    out = [
+        {"time": e.when, "event": e.event, "release": e.release, "by": e.by, "detail": e.detail}
+        for e in deploy_log.parse(state.log)
+    ]
     return out[-lines:] if lines > 0 else []
 
 
@@ -100,7 +97,7 @@ def report(
         (
             e
             for e in reversed(events)
-            if e["release"] == live and e["event"] in ("switch", "rollback")
+            if e["release"] == live and e["event"] in deploy_log.MADE_LIVE
         ),
         None,
     )

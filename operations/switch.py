@@ -6,8 +6,8 @@ import posixpath
 from collections.abc import Generator
 from dataclasses import replace
 
+from . import deploy_log
 from .common import (
-    append_log,
     atomic_link,
     chain,
     preparing,
@@ -18,7 +18,7 @@ from .common import (
 )
 from .facts import DeployState, deploy_state
 from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
-from .plan import current_release, log_line
+from .plan import current_release
 
 
 @wanted_state
@@ -52,10 +52,10 @@ def current_switched(deploy: Deploy) -> Generator:
         return
     say(f"{CURRENT_LINK}: {have or '(none)'} -> {target}")
     was = current_release(state) or ""
-    line = log_line("switch", sha, deploy.deployed_by, f"from {was or '-'}")
+    line = deploy_log.line(deploy_log.SWITCH, sha, deploy.deployed_by, f"from {was or '-'}")
     yield chain(
         atomic_link(posixpath.join(state.root, CURRENT_LINK), target),
-        append_log(state.root, line),
+        deploy_log.append_command(state.root, line),
     )
     return switched(state, "current", CURRENT_LINK, target, line)
 
