@@ -13,7 +13,6 @@ Two operations, both only on hosts whose ``current`` just changed (``_if=switch.
 
 from __future__ import annotations
 
-import posixpath
 import time
 import urllib.error
 import urllib.request
@@ -23,12 +22,13 @@ from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand
 
 from . import deploy_log
-from .common import atomic_link, chain, preparing, say, wanted_state
+from .common import chain, preparing, say, wanted_state
 from .facts import deploy_state
 from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
 from .live import Health
 from .php_reload import PhpRefresh, describe, refresh_and_log
 from .plan import current_release, previous_release
+from .switch import move_current
 
 # host name -> None (healthy) or what failed
 RESULTS: dict[str, str | None] = {}
@@ -128,14 +128,8 @@ def healthy_or_rolled_back(
     else:
         say(f"{CURRENT_LINK}: {RELEASES_DIR}/{sha} -> {RELEASES_DIR}/{back} "
             "(health check failed)")  # fmt: skip
-        steps = [
-            atomic_link(posixpath.join(state.root, CURRENT_LINK), f"{RELEASES_DIR}/{back}"),
-            *steps,
-            deploy_log.append_command(
-                state.root,
-                deploy_log.line(deploy_log.ROLLBACK, back, by, f"from {sha} (health check)"),
-            ),
-        ]
+        line = deploy_log.line(deploy_log.ROLLBACK, back, by, f"from {sha} (health check)")
+        steps.append(move_current(state.root, back, line))
         if php is not None:
             say(f"php after switch: {describe(php)} for {RELEASES_DIR}/{back}")
             failed = f"atomic-deploy: php after switch-back failed for {RELEASES_DIR}/{back}"

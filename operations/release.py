@@ -12,7 +12,6 @@ from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 
 from . import deploy_log, rsync
 from .common import (
-    atomic_link,
     chain,
     copy_contents,
     preparing,
@@ -25,7 +24,6 @@ from .facts import DeployState, Entry, deploy_state
 from .layout import (
     ASIDE_PREFIX,
     CACHE_DIR,
-    CURRENT_LINK,
     MANIFEST,
     MARKER,
     RELEASES_DIR,
@@ -38,6 +36,7 @@ from .layout import (
 from .manifest import listing_command, parse_differences
 from .plan import current_release
 from .shared import Refused, repair_all
+from .switch import move_current
 
 
 def _q(*parts: str) -> QuoteString:
@@ -190,14 +189,13 @@ def release_populated(deploy: Deploy) -> Generator:
         # Live: serve the clean copy first, then give it its real name by a second switch.
         # The name must be free of `current` before the copy can take it, so the clean copy
         # is hard-linked (instant, and only ever ours) rather than renamed.
-        current = posixpath.join(root, CURRENT_LINK)
         relinked = posixpath.join(releases, f"{TMP_PREFIX}{sha}-{RUN_ID}-final")
         steps += [
-            atomic_link(current, f"{RELEASES_DIR}/{build_name}"),
+            move_current(root, build_name),
             *put_aside,
             StringCommand("cp", "-al", _q(build), _q(relinked)),
             StringCommand("mv", "-T", _q(relinked), _q(final)),
-            atomic_link(current, f"{RELEASES_DIR}/{sha}"),
+            move_current(root, sha),
             StringCommand("rm", "-rf", _q(build)),
         ]
     line = deploy_log.line(deploy_log.POPULATED, sha, by)

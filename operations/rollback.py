@@ -9,19 +9,18 @@ switch only happens when it succeeded on every host.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Generator
 
 from pyinfra import host
 
 from . import deploy_log
-from .common import atomic_link, chain, preparing, refuse, say, wanted_state
+from .common import preparing, refuse, say, wanted_state
 from .facts import DeployState, deploy_state
 from .layout import CURRENT_LINK, RELEASES_DIR, Layout
 from .live import NO_RELEASE
 from .plan import current_release, previous_release
 from .release_name import SHA_LENGTH
-from .switch import switched
+from .switch import current_moved, move_current
 
 # host name -> the target it found (filled while executing, op by op)
 TARGETS: dict[str, str] = {}
@@ -126,6 +125,5 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
     how = "named; left " if named else "from "  # plan.previous_release skips "from" releases
     say(f"{CURRENT_LINK}: {have or '(none)'} -> {want}")
     line = deploy_log.line(deploy_log.ROLLBACK, target, by, f"{how}{was or '-'}")
-    current = posixpath.join(state.root, CURRENT_LINK)
-    yield chain(atomic_link(current, want), deploy_log.append_command(state.root, line))
-    return switched(state, "current", CURRENT_LINK, want, line)
+    yield move_current(state.root, target, line)
+    return current_moved(state, target, line)

@@ -1,10 +1,16 @@
-"""Wanted state: `current` points at the release, and the docroot link goes through it."""
+"""Wanted state: `current` points at the release, and the docroot link goes through it.
+
+`move_current` is the one way `current` moves (switch, rollback, the switch back after a
+failed health check, the live rebuild of an edited release): always by rename(2), and logged.
+"""
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Generator
 from dataclasses import replace
+
+from pyinfra.api import StringCommand
 
 from . import deploy_log
 from .common import (
@@ -19,6 +25,35 @@ from .common import (
 from .facts import DeployState, deploy_state
 from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
 from .plan import current_release
+
+
+def move_current(root: str, release: str, line: str | None = None) -> StringCommand:
+    """One host command: ``current`` -> ``releases/<release>`` by rename(2), then `line`.
+
+    `release` is an entry of releases/ (a release, or the clean copy the live rebuild serves
+    for a moment). `line` is the deploy log line recording the move (`deploy_log.line(SWITCH
+    or ROLLBACK, release, ...)`), appended only once the link is in place; None when the move
+    is a step of something logged as a whole (the live rebuild logs "populated").
+    """
+    link = atomic_link(posixpath.join(root, CURRENT_LINK), f"{RELEASES_DIR}/{release}")
+    return chain(link, deploy_log.append_command(root, line)) if line else link
+
+
+def current_moved(state: DeployState, release: str, line: str) -> DeployState:
+    """`state` once `move_current(state.root, release, line)` has run."""
+    return switched(state, "current", CURRENT_LINK, f"{RELEASES_DIR}/{release}", line)
+
+
+def switched(state: DeployState, which: str, link: str, target: str, line: str = "") -> DeployState:
+    """`state` once link `which` ("current" or "docroot", at path `link` under the root) points
+    at `target` by `atomic_link`, with `line` added to the deploy log."""
+    tmp = temp_link_name(posixpath.basename(link))
+    return replace(
+        state,
+        **{which: f"link {target}"},
+        temp_links=[t for t in state.temp_links if t != tmp],
+        log=[*state.log, line] if line else state.log,
+    )
 
 
 @wanted_state
@@ -53,23 +88,8 @@ def current_switched(deploy: Deploy) -> Generator:
     say(f"{CURRENT_LINK}: {have or '(none)'} -> {target}")
     was = current_release(state) or ""
     line = deploy_log.line(deploy_log.SWITCH, sha, deploy.deployed_by, f"from {was or '-'}")
-    yield chain(
-        atomic_link(posixpath.join(state.root, CURRENT_LINK), target),
-        deploy_log.append_command(state.root, line),
-    )
-    return switched(state, "current", CURRENT_LINK, target, line)
-
-
-def switched(state: DeployState, which: str, link: str, target: str, line: str = "") -> DeployState:
-    """`state` once link `which` ("current" or "docroot", at path `link` under the root) points
-    at `target` by `atomic_link`, with `line` added to the deploy log."""
-    tmp = temp_link_name(posixpath.basename(link))
-    return replace(
-        state,
-        **{which: f"link {target}"},
-        temp_links=[t for t in state.temp_links if t != tmp],
-        log=[*state.log, line] if line else state.log,
-    )
+    yield move_current(state.root, sha, line)
+    return current_moved(state, sha, line)
 
 
 @wanted_state

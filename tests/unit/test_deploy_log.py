@@ -4,6 +4,7 @@ import subprocess
 
 from operations import deploy_log
 from operations.deploy_log import Event, line, parse
+from operations.switch import move_current
 
 WHEN = 1767323045  # 2026-01-02T03:04:05Z
 DIGESTED = "0123456789ab-89abcdef"  # a release that is not exactly a commit
@@ -53,3 +54,21 @@ def test_the_append_command_quotes_the_line_and_the_path(tmp_path):
     written = (root / ".atomic-deploy" / "log").read_text()
     assert written == f"{text}\n{text}\n"
     assert parse(written.splitlines())[0].detail == "from `x` $(y) 'z'"
+
+
+def test_moving_current_renames_a_link_then_logs_the_move(tmp_path):
+    root = tmp_path / "site root"
+    for name in ("0123456789ab", DIGESTED):
+        (root / "releases" / name).mkdir(parents=True)
+    (root / ".atomic-deploy").mkdir()
+    (root / "current").symlink_to("releases/0123456789ab")
+    text = line(deploy_log.SWITCH, DIGESTED, "me", "from 0123456789ab", when=WHEN)
+    command = move_current(str(root), DIGESTED, text).get_raw_value()
+    subprocess.run(["sh", "-c", command], check=True)
+    assert (root / "current").readlink().as_posix() == f"releases/{DIGESTED}"
+    assert (root / ".atomic-deploy" / "log").read_text() == text + "\n"
+    # A step of a larger change (the live rebuild): the move alone, nothing logged.
+    bare = move_current(str(root), "0123456789ab").get_raw_value()
+    subprocess.run(["sh", "-c", bare], check=True)
+    assert (root / "current").readlink().as_posix() == "releases/0123456789ab"
+    assert (root / ".atomic-deploy" / "log").read_text() == text + "\n"
