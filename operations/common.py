@@ -13,7 +13,6 @@ from pyinfra.api.state import BaseStateCallback, State
 
 from . import pyinfra_adapter as adapter
 from .context import run_context
-from .layout import LOG_FILE
 from .pyinfra_adapter import current_op_hash
 
 
@@ -94,13 +93,6 @@ def atomic_link(path: str, target: str) -> StringCommand:
 def temp_link_name(name: str) -> str:
     """The temporary name `atomic_link` gives the new link to `name` before the rename."""
     return f".{name}.atomic-deploy-tmp"
-
-
-def append_log(root: str, line: str) -> StringCommand:
-    """Append one line to the host's deploy log."""
-    return StringCommand(
-        "printf", "'%s\\n'", QuoteString(line), ">>", QuoteString(posixpath.join(root, LOG_FILE))
-    )
 
 
 def chain(*commands: StringCommand) -> StringCommand:

@@ -27,7 +27,7 @@ import yaml
 from pyinfra.api.exceptions import PyinfraError
 
 from .database import DEFAULT_DIR, DEFAULT_KEEP, DEFAULT_MAX_AGE, remember_password
-from .layout import CACHE_DIR, META_DIR, RELEASES_DIR, SHARED_DIR
+from .layout import CACHE_DIR, CURRENT_LINK, META_DIR, RELEASES_DIR, SHARED_DIR
 from .live import uploads_source
 from .php_reload import php_errors
 from .release_name import ReleaseError, check_release_value, resolve_release
@@ -261,7 +261,7 @@ def _database_errors(db: dict[str, Any], where: str, docroot: str) -> list[str]:
             f"{where}.dir: '{folder}' is inside the docroot '{docroot}', which the web server "
             "serves; dumps must not be downloadable"
         )
-    elif first in (CACHE_DIR, RELEASES_DIR, SHARED_DIR, META_DIR, "current"):
+    elif first in (CACHE_DIR, RELEASES_DIR, SHARED_DIR, META_DIR, CURRENT_LINK):
         errors.append(
             f"{where}.dir: '{folder}' is inside '{first}', which atomic-deploy manages (and "
             "releases and shared paths can be served); use e.g. 'backups'"

@@ -19,6 +19,7 @@ from pyinfra.api import (
 from pyinfra.api.command import PyinfraCommand
 from pyinfra.api.host import Host
 
+from . import deploy_log
 from .common import chain, refuse, say, wanted_state
 from .database import (
     CNF_NAME,
@@ -30,7 +31,6 @@ from .database import (
     plan_dump,
 )
 from .layout import META_DIR, Deploy
-from .plan import log_line
 
 # Runs under `sh -c` on the host; inputs arrive as shell variables set (quoted) before it:
 # r (root, empty = $HOME), dir (dump folder, relative to r), meta, cnf, df (defaults_file).
@@ -330,7 +330,7 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
 
     final = dump_file_name(database, deploy.release)
     detail = f"{database.dir}/{final}"
-    logline = log_line("dump", deploy.release, deploy.deployed_by, detail)
+    logline = deploy_log.line(deploy_log.DUMP, deploy.release, deploy.deployed_by, detail)
     if password is not None:
         yield from option_file_uploaded(meta, cnf, database, password)
     elif folder.stale_cnf:

@@ -13,7 +13,6 @@ Two operations, both only on hosts whose ``current`` just changed (``_if=switch.
 
 from __future__ import annotations
 
-import posixpath
 import time
 import urllib.error
 import urllib.request
@@ -22,13 +21,15 @@ from collections.abc import Callable, Generator
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand
 
-from .common import append_log, atomic_link, chain, preparing, say, wanted_state
+from . import deploy_log
+from .common import chain, preparing, say, wanted_state
 from .context import run_context
 from .facts import deploy_state
-from .layout import RELEASES_DIR, Deploy
+from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
 from .live import Health
 from .php_reload import PhpRefresh, describe, refresh_and_log
-from .plan import current_release, log_line, previous_release
+from .plan import current_release, previous_release
+from .switch import move_current
 
 
 def check_once(health: Health, url: str) -> str | None:
@@ -119,19 +120,18 @@ def healthy_or_rolled_back(
     summary = "; ".join(f"{name}: {problem}" for name, problem in sorted(failed.items()))
     by = deploy.deployed_by
     back = previous_release(state) if current_release(state) == sha else None
-    steps = [append_log(state.root, log_line("health-failed", sha, by, summary))]
+    failure = deploy_log.line(deploy_log.HEALTH_FAILED, sha, by, summary)
+    steps = [deploy_log.append_command(state.root, failure)]
     if back is None:
         message = f"health check failed ({summary}); no previous release to switch back to"
     else:
-        say(f"current: {RELEASES_DIR}/{sha} -> {RELEASES_DIR}/{back} (health check failed)")
-        steps = [
-            atomic_link(posixpath.join(state.root, "current"), f"{RELEASES_DIR}/{back}"),
-            *steps,
-            append_log(state.root, log_line("rollback", back, by, f"from {sha} (health check)")),
-        ]
+        say(f"{CURRENT_LINK}: {RELEASES_DIR}/{sha} -> {RELEASES_DIR}/{back} "
+            "(health check failed)")  # fmt: skip
+        line = deploy_log.line(deploy_log.ROLLBACK, back, by, f"from {sha} (health check)")
+        steps.append(move_current(state.root, back, line))
         if php is not None:
-            say(f"php after switch: {describe(php)} for releases/{back}")
-            failed = f"atomic-deploy: php after switch-back failed for releases/{back}"
+            say(f"php after switch: {describe(php)} for {RELEASES_DIR}/{back}")
+            failed = f"atomic-deploy: php after switch-back failed for {RELEASES_DIR}/{back}"
             steps.append(StringCommand(
                 "(", refresh_and_log(php, state.root, back, deploy), ")",
                 "||", "echo", QuoteString(failed), ">&2",

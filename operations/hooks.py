@@ -23,12 +23,13 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, QuoteString, State, StringCommand
 from pyinfra.api.host import Host
 
-from .common import append_log, say, wanted_state, when_host_stops
+from . import deploy_log
+from .common import say, wanted_state, when_host_stops
 from .context import run_context
 from .facts import DeployState, deploy_state, read_deploy_tree
-from .layout import Deploy, release_path
+from .layout import RELEASES_DIR, Deploy, release_path
 from .live import Hooks
-from .plan import current_release, log_line, previous_release
+from .plan import current_release, previous_release
 from .pyinfra_adapter import assign, run_now
 
 
@@ -78,8 +79,8 @@ def run_hooks(
         host.log_styled(f"{point} hook `{text}` failed:", fg="red", log_func=logger.error)
         for line in lines:
             host.log_styled(f"  {line}", fg="red", log_func=logger.error)
-        line = log_line("hook-failed", release, by, f"{point}: {text}")
-        run_now(host, append_log(root, line))
+        line = deploy_log.line(deploy_log.HOOK_FAILED, release, by, f"{point}: {text}")
+        run_now(host, deploy_log.append_command(root, line))
         return False
     return True
 
@@ -104,7 +105,7 @@ def hooks_run(deploy: Deploy, hooks: Hooks, point: str) -> Generator:
     state = deploy_state(deploy.layout, deploy.release)
     if not commands or (point == "before_switch" and current_release(state) == deploy.release):
         return
-    say(f"{point} hooks in releases/{deploy.release}: " + "; ".join(commands))
+    say(f"{point} hooks in {RELEASES_DIR}/{deploy.release}: " + "; ".join(commands))
     prepared = _prepared(state, deploy, commands)
     args = (point, state.root, deploy.release, deploy.deployed_by, prepared)
     yield FunctionCommand(run_hooks, args, {})

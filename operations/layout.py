@@ -25,6 +25,7 @@ MARKER = ".atomic-deploy-release"  # written last into a release: "this copy is 
 MANIFEST = ".atomic-deploy-manifest"  # what the release held when complete (see manifest.py)
 CACHE_DIR = "deploy-cache"
 RELEASES_DIR = "releases"
+CURRENT_LINK = "current"  # -> releases/<sha>: the live release
 SHARED_DIR = "shared"
 PRESERVED_DIR = "shared-preserved"  # content found where a link into shared/ belongs
 TMP_PREFIX = ".tmp-"  # releases/.tmp-<sha>-<run>: a release being built

@@ -29,15 +29,13 @@ from typing import Any
 
 from pyinfra.api import QuoteString, StringCommand
 
-from .common import append_log, chain, preparing, say, wanted_state
+from . import deploy_log
+from .common import chain, preparing, say, wanted_state
 from .facts import DeployState, deploy_state
 from .layout import RELEASES_DIR, Deploy
-from .plan import current_release, log_line, parse_log
+from .plan import current_release
 
 MODES = ("fpm-reload", "opcache-reset")
-EVENT = "php-refresh"
-# Log events that make a release live; a refresh must follow the newest one.
-ACTIVATIONS = ("switch", "rollback")
 DEFAULT_CONNECT_TO = "127.0.0.1"
 DEFAULT_TIMEOUT = 10
 FILE_PREFIX = ".atomic-deploy-opcache-"  # + 24 random hex digits + .php
@@ -135,10 +133,11 @@ def refresh_pending(state: DeployState) -> bool:
     live = current_release(state)
     if live is None:
         return False
-    for _, event, sha in reversed(parse_log(state.log)):
-        if event == EVENT:
-            return sha != live
-        if event in ACTIVATIONS:
+    # A refresh must follow the newest event that made a release live.
+    for e in reversed(deploy_log.parse(state.log)):
+        if e.event == deploy_log.PHP_REFRESH:
+            return e.release != live
+        if e.event in deploy_log.MADE_LIVE:
             return True
     return False
 
@@ -194,7 +193,7 @@ def php_refreshed(deploy: Deploy, php: PhpRefresh) -> Generator:
         live, pending = deploy.release, True
     if not pending or live is None:
         return
-    say(f"php after switch: {describe(php)} for releases/{live}")
+    say(f"php after switch: {describe(php)} for {RELEASES_DIR}/{live}")
     yield refresh_and_log(php, state.root, live, deploy)
 
 
@@ -203,5 +202,7 @@ def refresh_and_log(php: PhpRefresh, root: str, live: str, deploy: Deploy) -> St
     docroot = posixpath.join(root, RELEASES_DIR, live, deploy.layout.docroot)
     return chain(
         refresh_command(php, docroot),
-        append_log(root, log_line(EVENT, live, deploy.deployed_by, php.mode)),
+        deploy_log.append_command(
+            root, deploy_log.line(deploy_log.PHP_REFRESH, live, deploy.deployed_by, php.mode)
+        ),
     )

@@ -6,43 +6,19 @@ Kept apart from the operations so they can be unit-tested without a host.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 
+from . import deploy_log
 from .facts import DeployState
 from .layout import ASIDE_PREFIX, RELEASES_DIR, TMP_PREFIX
 from .release_name import RELEASE_NAME, RELEASE_RE
 
 # Log events that mean "this release was in use at this point", newest last.
-_USE_EVENTS = ("populated", "switch", "rollback")
-# Log events that point `current` at a release. A rollback's detail is "from <sha>": that
-# release was rolled back away from, so it is no rollback target until it is switched to again.
-_LIVE_EVENTS = ("switch", "rollback")
+_USE_EVENTS = (deploy_log.POPULATED, *deploy_log.MADE_LIVE)
 # releases/.tmp-<sha>-<run>[-final]: a copy being built; left over if its run was interrupted.
 _BUILD_RE = re.compile(rf"^{re.escape(TMP_PREFIX)}{RELEASE_NAME}-\d+(-final)?$")
 # releases/.aside-<sha>-<run>: an edited or incomplete copy, kept until keep_releases drops it.
 _ASIDE_RE = re.compile(rf"^{re.escape(ASIDE_PREFIX)}{RELEASE_NAME}-\d+$")
-
-
-def log_line(event: str, sha: str, by: str, detail: str = "", when: float | None = None) -> str:
-    """One deploy log line: UTC time, event, sha, who, detail; tab-separated."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
-    return "\t".join((stamp, event, sha, by.replace("\t", " "), detail.replace("\t", " ")))
-
-
-def parse_log(lines: list[str]) -> list[tuple[str, str, str]]:
-    """(time, event, sha) of each well-formed log line, oldest first."""
-    return [(t, event, sha) for t, event, sha, _ in parse_log_details(lines)]
-
-
-def parse_log_details(lines: list[str]) -> list[tuple[str, str, str, str]]:
-    """(time, event, sha, detail) of each well-formed log line, oldest first."""
-    out = []
-    for line in lines:
-        parts = line.split("\t")
-        if len(parts) >= 3 and RELEASE_RE.match(parts[2]):
-            out.append((parts[0], parts[1], parts[2], parts[4] if len(parts) > 4 else ""))
-    return out
 
 
 def current_release(state: DeployState) -> str | None:
@@ -66,12 +42,14 @@ def previous_release(state: DeployState) -> str | None:
     live = current_release(state)
     switched: list[str] = []
     rolled_back: set[str] = set()
-    for _, event, sha, detail in parse_log_details(state.log):
-        if event in _LIVE_EVENTS:
-            switched.append(sha)
-            rolled_back.discard(sha)
-            if event == "rollback" and detail.startswith("from "):
-                rolled_back.add(detail[5:].split(" ", 1)[0])
+    for e in deploy_log.parse(state.log):
+        if e.event in deploy_log.MADE_LIVE:
+            switched.append(e.release)
+            rolled_back.discard(e.release)
+            # "from <sha>": that release was rolled back away from, so it is no rollback
+            # target until it is switched to again ("named; left <sha>" keeps it one).
+            if e.event == deploy_log.ROLLBACK and e.detail.startswith("from "):
+                rolled_back.add(e.detail[5:].split(" ", 1)[0])
     for sha in reversed(switched):
         if sha != live and sha not in rolled_back and state.complete(sha):
             return sha
@@ -84,11 +62,11 @@ def release_order(state: DeployState) -> list[str]:
     Releases the log does not mention (copied by hand, log lost) count as the oldest.
     """
     last_use: dict[str, int] = {}
-    for i, (_, event, sha, detail) in enumerate(parse_log_details(state.log)):
-        if event in _USE_EVENTS:
-            last_use[sha] = i
-        elif event == "aside":
-            last_use[detail] = i
+    for i, e in enumerate(deploy_log.parse(state.log)):
+        if e.event in _USE_EVENTS:
+            last_use[e.release] = i
+        elif e.event == deploy_log.ASIDE:
+            last_use[e.detail] = i
     kept = [
         name
         for name, entry in state.entries.items()

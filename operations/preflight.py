@@ -6,15 +6,15 @@ from collections.abc import Generator
 
 from pyinfra import host
 
+from . import deploy_log
 from .common import refuse, wanted_state
 from .facts import deploy_state
-from .layout import Deploy
-from .plan import parse_log
+from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
 
 _DOCROOT_HELP = (
     "{root}/{name} is a real {kind}, not a link, so it can't be switched atomically. To migrate: "
     "move it away (mv {name} {name}.before-atomic-deploy), run the deploy again right away (it "
-    "creates {name} -> current/{name}), then check the site and remove the old copy."
+    "creates {name} -> " + CURRENT_LINK + "/{name}), then check the site and remove the old copy."
 )
 
 
@@ -51,7 +51,7 @@ def host_ready(deploy: Deploy) -> Generator:
             "e.g. apt-get install rsync"
         )
         return
-    for which, name in (("current", "current"), ("docroot", deploy.layout.docroot)):
+    for which, name in (("current", CURRENT_LINK), ("docroot", deploy.layout.docroot)):
         kind = getattr(state, which)
         if kind in ("dir", "emptydir", "file", "emptyfile", "other"):
             kind = {"emptydir": "directory", "dir": "directory", "emptyfile": "file"}.get(
@@ -62,11 +62,13 @@ def host_ready(deploy: Deploy) -> Generator:
     entry = state.entries.get(deploy.release)
     if entry and not state.complete(deploy.release):
         ours = any(
-            sha == deploy.release for _, event, sha in parse_log(state.log) if event == "populated"
+            e.release == deploy.release
+            for e in deploy_log.parse(state.log)
+            if e.event == deploy_log.POPULATED
         )
         if entry.kind != "dir" or not ours:
             yield from refuse(
-                f"{root}/releases/{deploy.release} exists but was not made by atomic-deploy "
-                "(no completion marker, not in the deploy log): move it out of releases/ and "
-                "deploy again"
+                f"{root}/{RELEASES_DIR}/{deploy.release} exists but was not made by atomic-deploy "
+                f"(no completion marker, not in the deploy log): move it out of {RELEASES_DIR}/ "
+                "and deploy again"
             )

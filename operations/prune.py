@@ -9,10 +9,11 @@ from dataclasses import replace
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand
 
-from .common import append_log, chain, say, wanted_state
+from . import deploy_log
+from .common import chain, say, wanted_state
 from .facts import deploy_state
 from .layout import RELEASES_DIR, Deploy
-from .plan import log_line, plan_prune
+from .plan import plan_prune
 
 
 @wanted_state
@@ -36,18 +37,20 @@ def releases_pruned(deploy: Deploy) -> Generator:
     state = deploy_state(deploy.layout, deploy.release)
     plan = plan_prune(state, deploy.keep_releases, protect=(deploy.release,))
     for name in plan.foreign:
-        host.log(f"releases/{name}: not made by atomic-deploy, left alone", log_func=logger.warning)
+        host.log(
+            f"{RELEASES_DIR}/{name}: not made by atomic-deploy, left alone", log_func=logger.warning
+        )
     if not plan.delete:
         return
     reasons = plan.reasons()
     steps, logged = [], []
     for name in plan.delete:
-        say(f"remove releases/{name} ({reasons[name]}; keep {deploy.keep_releases})")
+        say(f"remove {RELEASES_DIR}/{name} ({reasons[name]}; keep {deploy.keep_releases})")
         path = posixpath.join(state.root, RELEASES_DIR, name)
         steps.append(StringCommand("rm", "-rf", QuoteString(path)))
         if not name.startswith("."):
-            logged.append(log_line("prune", name, deploy.deployed_by))
-            steps.append(append_log(state.root, logged[-1]))
+            logged.append(deploy_log.line(deploy_log.PRUNE, name, deploy.deployed_by))
+            steps.append(deploy_log.append_command(state.root, logged[-1]))
     yield chain(*steps)
     kept = {name: entry for name, entry in state.entries.items() if name not in plan.delete}
     return replace(state, entries=kept, log=[*state.log, *logged])

@@ -9,10 +9,8 @@ from dataclasses import replace
 from pyinfra import host
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 
-from . import rsync
+from . import deploy_log, rsync
 from .common import (
-    append_log,
-    atomic_link,
     chain,
     preparing,
     refuse,
@@ -33,8 +31,9 @@ from .layout import (
     shared_link_target,
 )
 from .manifest import listing_command, parse_differences
-from .plan import current_release, log_line
+from .plan import current_release
 from .shared import Refused, repair_all
+from .switch import move_current
 
 
 def _q(*parts: str) -> QuoteString:
@@ -149,7 +148,7 @@ def release_populated(deploy: Deploy) -> Generator:
     by = deploy.deployed_by
     put_aside = [
         StringCommand("mv", "-T", _q(final), _q(releases, aside_name)),
-        append_log(root, log_line("aside", sha, by, aside_name)),
+        deploy_log.append_command(root, deploy_log.line(deploy_log.ASIDE, sha, by, aside_name)),
     ]
     if sha not in state.entries:
         steps.append(StringCommand("mv", "-T", _q(build), _q(final)))
@@ -159,18 +158,17 @@ def release_populated(deploy: Deploy) -> Generator:
         # Live: serve the clean copy first, then give it its real name by a second switch.
         # The name must be free of `current` before the copy can take it, so the clean copy
         # is hard-linked (instant, and only ever ours) rather than renamed.
-        current = posixpath.join(root, "current")
         relinked = posixpath.join(releases, f"{build_name}-final")
         steps += [
-            atomic_link(current, f"{RELEASES_DIR}/{build_name}"),
+            move_current(root, build_name),
             *put_aside,
             StringCommand("cp", "-al", _q(build), _q(relinked)),
             StringCommand("mv", "-T", _q(relinked), _q(final)),
-            atomic_link(current, f"{RELEASES_DIR}/{sha}"),
+            move_current(root, sha),
             StringCommand("rm", "-rf", _q(build)),
         ]
-    line = log_line("populated", sha, by)
-    steps.append(append_log(root, line))
+    line = deploy_log.line(deploy_log.POPULATED, sha, by)
+    steps.append(deploy_log.append_command(root, line))
     if deploy.copy_mode == "reflink":  # to say so when the file system can't clone
         yield FunctionCommand(run_noting_fallback, (chain(*steps), releases), {})
     else:

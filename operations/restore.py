@@ -14,13 +14,13 @@ from collections.abc import Generator
 from pyinfra import host
 from pyinfra.api import StringCommand
 
+from . import deploy_log
 from .common import refuse, say, wanted_state
 from .database import CNF_NAME, Database, format_age, password_for
 from .dump import assign, connection_values, dump_folder, option_file_uploaded
 from .facts import deploy_state
-from .layout import META_DIR, Deploy
+from .layout import META_DIR, RELEASES_DIR, Deploy
 from .live import NO_RELEASE
-from .plan import log_line, parse_log_details
 
 # Inputs: r (root), file (dump, relative to r), db, cnf (uploaded option file or empty), df
 # (the host's option file or empty), dbu/dbh/dbp/dbs, logline. dash has no pipefail: the
@@ -53,19 +53,19 @@ def dump_before(log: list[str], release: str) -> str | None:
     newest "dump" event before that "switch" event, whichever release it was made for.
     """
     last_dump = found = None
-    for _, event, sha, detail in parse_log_details(log):
-        if event == "dump":
-            last_dump = posixpath.basename(detail)
-        elif event == "switch" and sha == release:
+    for e in deploy_log.parse(log):
+        if e.event == deploy_log.DUMP:
+            last_dump = posixpath.basename(e.detail)
+        elif e.event == deploy_log.SWITCH and e.release == release:
             found = last_dump
     return found
 
 
 def rolled_back_from(log: list[str]) -> str | None:
     """The release the newest rollback moved away from (its dump holds the older database)."""
-    for _, event, _sha, detail in reversed(parse_log_details(log)):
-        if event == "rollback":
-            word = detail.removeprefix("named; left ").removeprefix("from ").split(" ", 1)[0]
+    for e in reversed(deploy_log.parse(log)):
+        if e.event == deploy_log.ROLLBACK:
+            word = e.detail.removeprefix("named; left ").removeprefix("from ").split(" ", 1)[0]
             return word if word != "-" else None
     return None
 
@@ -104,11 +104,11 @@ def dump_restored(deploy: Deploy, database: Database, release: str | None) -> Ge
     dump = next((d for d in folder.dumps if d.name == name and d.intact), None)
     if dump is None:
         why = f"{database.dir}/{name} is gone or damaged" if name else "the deploy log names none"
-        yield from refuse(f"no dump taken before releases/{release} to load: {why}")
+        yield from refuse(f"no dump taken before {RELEASES_DIR}/{release} to load: {why}")
         return
     say(
         f"load {database.dir}/{name} ({format_age(folder.now - dump.mtime)} old, taken before "
-        f"releases/{release}) into database {database.name}: its current content is replaced"
+        f"{RELEASES_DIR}/{release}) into database {database.name}: its current content is replaced"
     )
     password = password_for(host.name) if database.password_env else None
     if database.password_env and password is None:
@@ -126,6 +126,8 @@ def dump_restored(deploy: Deploy, database: Database, release: str | None) -> Ge
         "cnf": cnf,
         **connection_values(database, plain=password is None),
         "META_DIR": META_DIR,
-        "logline": log_line("restore", release, deploy.deployed_by, f"{database.dir}/{name}"),
+        "logline": deploy_log.line(
+            deploy_log.RESTORE, release, deploy.deployed_by, f"{database.dir}/{name}"
+        ),
     }
     yield StringCommand(*assign(**values), _RESTORE_SCRIPT)

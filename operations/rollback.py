@@ -9,19 +9,19 @@ switch only happens when it succeeded on every host.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Generator
 
 from pyinfra import host
 
-from .common import append_log, atomic_link, chain, preparing, refuse, say, wanted_state
+from . import deploy_log
+from .common import preparing, refuse, say, wanted_state
 from .context import run_context
 from .facts import DeployState, deploy_state
-from .layout import RELEASES_DIR, Layout
+from .layout import CURRENT_LINK, RELEASES_DIR, Layout
 from .live import NO_RELEASE
-from .plan import current_release, log_line, previous_release
+from .plan import current_release, previous_release
 from .release_name import SHA_LENGTH
-from .switch import switched
+from .switch import current_moved, move_current
 
 
 def find_target(state: DeployState, named: str | None) -> tuple[str | None, str]:
@@ -123,8 +123,7 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
         return
     was = current_release(state)
     how = "named; left " if named else "from "  # plan.previous_release skips "from" releases
-    say(f"current: {have or '(none)'} -> {want}")
-    line = log_line("rollback", target, by, f"{how}{was or '-'}")
-    current = posixpath.join(state.root, "current")
-    yield chain(atomic_link(current, want), append_log(state.root, line))
-    return switched(state, "current", "current", want, line)
+    say(f"{CURRENT_LINK}: {have or '(none)'} -> {want}")
+    line = deploy_log.line(deploy_log.ROLLBACK, target, by, f"{how}{was or '-'}")
+    yield move_current(state.root, target, line)
+    return current_moved(state, target, line)

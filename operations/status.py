@@ -14,12 +14,21 @@ from typing import Any
 
 from pyinfra import host
 
+from . import deploy_log
 from .common import wanted_state
 from .context import run_context
 from .database import Database, DumpFolder, format_age
 from .dump import dump_folder
 from .facts import DeployState, deploy_state
-from .layout import RELEASES_DIR, TMP_PREFIX, Deploy, Layout, shared_link_target
+from .layout import (
+    CURRENT_LINK,
+    RELEASES_DIR,
+    SHARED_DIR,
+    TMP_PREFIX,
+    Deploy,
+    Layout,
+    shared_link_target,
+)
 from .live import NO_RELEASE
 from .lock import describe
 from .manifest import parse_differences
@@ -29,14 +38,10 @@ from .release_name import RELEASE_RE
 
 def history(state: DeployState, lines: int) -> list[dict[str, str]]:
     """The last `lines` entries of the deploy log, oldest first."""
-    out = []
-    for line in state.log:
-        parts = line.split("\t")
-        if len(parts) >= 3 and RELEASE_RE.match(parts[2]):
-            parts += [""] * (5 - len(parts))
-            out.append(
-                dict(zip(("time", "event", "release", "by", "detail"), parts[:5], strict=True))
-            )
+    out = [
+        {"time": e.when, "event": e.event, "release": e.release, "by": e.by, "detail": e.detail}
+        for e in deploy_log.parse(state.log)
+    ]
     return out[-lines:] if lines > 0 else []
 
 
@@ -46,10 +51,10 @@ def drift(state: DeployState, layout: Layout) -> list[str]:
     live = current_release(state)
     have = state.link_target("current")
     if have is None:
-        found.append(f"current is {state.current}, not a link into {RELEASES_DIR}/")
+        found.append(f"{CURRENT_LINK} is {state.current}, not a link into {RELEASES_DIR}/")
     elif live is None or not state.complete(live):
-        found.append(f"current -> {have}, which is not a complete release")
-    docroot_target = f"current/{layout.docroot}"
+        found.append(f"{CURRENT_LINK} -> {have}, which is not a complete release")
+    docroot_target = f"{CURRENT_LINK}/{layout.docroot}"
     if state.link_target("docroot") != docroot_target:
         found.append(f"{layout.docroot} is {state.docroot} (should be a link -> {docroot_target})")
     if live and state.complete(live):
@@ -63,10 +68,10 @@ def drift(state: DeployState, layout: Layout) -> list[str]:
             if state.release_kind(i) != want:
                 found.append(
                     f"{RELEASES_DIR}/{live}/{path} is {state.release_kind(i)} "
-                    f"(should be a link -> shared/{path})"
+                    f"(should be a link -> {SHARED_DIR}/{path})"
                 )
             if state.shared_kind(i) == "missing":
-                found.append(f"shared/{path} is missing")
+                found.append(f"{SHARED_DIR}/{path} is missing")
     found += [f"leftover temporary link {name}" for name in state.temp_links]
     found += [
         f"leftover of an interrupted run: {RELEASES_DIR}/{name}"
@@ -91,7 +96,7 @@ def report(
         (
             e
             for e in reversed(events)
-            if e["release"] == live and e["event"] in ("switch", "rollback")
+            if e["release"] == live and e["event"] in deploy_log.MADE_LIVE
         ),
         None,
     )

@@ -1,4 +1,8 @@
-"""Wanted state: `current` points at the release, and the docroot link goes through it."""
+"""Wanted state: `current` points at the release, and the docroot link goes through it.
+
+`move_current` is the one way `current` moves (switch, rollback, the switch back after a
+failed health check, the live rebuild of an edited release): always by rename(2), and logged.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import posixpath
 from collections.abc import Generator
 from dataclasses import replace
 
+from pyinfra.api import StringCommand
+
+from . import deploy_log
 from .common import (
-    append_log,
     atomic_link,
     chain,
     preparing,
@@ -17,8 +23,37 @@ from .common import (
     wanted_state,
 )
 from .facts import DeployState, deploy_state
-from .layout import RELEASES_DIR, Deploy
-from .plan import current_release, log_line
+from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
+from .plan import current_release
+
+
+def move_current(root: str, release: str, line: str | None = None) -> StringCommand:
+    """One host command: ``current`` -> ``releases/<release>`` by rename(2), then `line`.
+
+    `release` is an entry of releases/ (a release, or the clean copy the live rebuild serves
+    for a moment). `line` is the deploy log line recording the move (`deploy_log.line(SWITCH
+    or ROLLBACK, release, ...)`), appended only once the link is in place; None when the move
+    is a step of something logged as a whole (the live rebuild logs "populated").
+    """
+    link = atomic_link(posixpath.join(root, CURRENT_LINK), f"{RELEASES_DIR}/{release}")
+    return chain(link, deploy_log.append_command(root, line)) if line else link
+
+
+def current_moved(state: DeployState, release: str, line: str) -> DeployState:
+    """`state` once `move_current(state.root, release, line)` has run."""
+    return switched(state, "current", CURRENT_LINK, f"{RELEASES_DIR}/{release}", line)
+
+
+def switched(state: DeployState, which: str, link: str, target: str, line: str = "") -> DeployState:
+    """`state` once link `which` ("current" or "docroot", at path `link` under the root) points
+    at `target` by `atomic_link`, with `line` added to the deploy log."""
+    tmp = temp_link_name(posixpath.basename(link))
+    return replace(
+        state,
+        **{which: f"link {target}"},
+        temp_links=[t for t in state.temp_links if t != tmp],
+        log=[*state.log, line] if line else state.log,
+    )
 
 
 @wanted_state
@@ -48,28 +83,13 @@ def current_switched(deploy: Deploy) -> Generator:
         return
     # While preparing a first deploy the release is not there yet; populate comes first.
     if not state.complete(sha) and not preparing():
-        yield from refuse(f"releases/{sha} is not complete; not switching current to it")
+        yield from refuse(f"{target} is not complete; not switching {CURRENT_LINK} to it")
         return
-    say(f"current: {have or '(none)'} -> {target}")
+    say(f"{CURRENT_LINK}: {have or '(none)'} -> {target}")
     was = current_release(state) or ""
-    line = log_line("switch", sha, deploy.deployed_by, f"from {was or '-'}")
-    yield chain(
-        atomic_link(posixpath.join(state.root, "current"), target),
-        append_log(state.root, line),
-    )
-    return switched(state, "current", "current", target, line)
-
-
-def switched(state: DeployState, which: str, link: str, target: str, line: str = "") -> DeployState:
-    """`state` once link `which` ("current" or "docroot", at path `link` under the root) points
-    at `target` by `atomic_link`, with `line` added to the deploy log."""
-    tmp = temp_link_name(posixpath.basename(link))
-    return replace(
-        state,
-        **{which: f"link {target}"},
-        temp_links=[t for t in state.temp_links if t != tmp],
-        log=[*state.log, line] if line else state.log,
-    )
+    line = deploy_log.line(deploy_log.SWITCH, sha, deploy.deployed_by, f"from {was or '-'}")
+    yield move_current(state.root, sha, line)
+    return current_moved(state, sha, line)
 
 
 @wanted_state
@@ -90,7 +110,7 @@ def docroot_linked(deploy: Deploy) -> Generator:
     """
     docroot = deploy.layout.docroot
     state = deploy_state(deploy.layout, None)
-    target = f"current/{docroot}"
+    target = f"{CURRENT_LINK}/{docroot}"
     have = state.link_target("docroot")
     if have == target:
         return

@@ -67,10 +67,10 @@ def _permissions(state, deploy: Deploy, missing: list[str]) -> list[StringComman
         full = QuoteString(posixpath.join(state.root, SHARED_DIR, path))
         if mode and (new or have_mode.lstrip("0") != mode.lstrip("0")):
             if not new:
-                say(f"shared/{path}: mode {have_mode} -> {mode}")
+                say(f"{SHARED_DIR}/{path}: mode {have_mode} -> {mode}")
             steps.append(StringCommand("chmod", QuoteString(mode), full))
         if group and (new or have_group != group):
             if not new:
-                say(f"shared/{path}: group {have_group} -> {group}")
+                say(f"{SHARED_DIR}/{path}: group {have_group} -> {group}")
             steps.append(StringCommand("chgrp", QuoteString(group), full))
     return steps

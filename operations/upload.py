@@ -39,6 +39,7 @@ from pathlib import Path
 
 from pyinfra.api.exceptions import PyinfraError
 
+from .layout import CURRENT_LINK
 from .release_name import DIGEST_LENGTH, Commit
 
 # Staging folders of this tool under the repository's git dir: same file system as the work
@@ -349,8 +350,8 @@ def prepare(spec: Spec, commit: Commit, file: Path) -> UploadSet:
         raise UploadError(
             f"{file}: docroot: '{spec.docroot}' is not in the upload set (the commit's files"
             f"{' and build.output' if spec.build_output else ''} under {spec.source}), so "
-            f"{spec.docroot} -> current/{spec.docroot} would point at nothing. Set docroot to "
-            "the folder the web server serves (e.g. web or public)"
+            f"{spec.docroot} -> {CURRENT_LINK}/{spec.docroot} would point at nothing. Set docroot "
+            "to the folder the web server serves (e.g. web or public)"
         )
     digest = content_digest(staging, selected, known)
     exact = commit.git and not commit.dirty and not built and not spec.build_output

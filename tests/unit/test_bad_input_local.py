@@ -23,9 +23,9 @@ from pyinfra.context import ctx_host, ctx_state
 
 from operations import prune, release, rsync, shared, shared_sources, switch, tree
 from operations.config import ConfigError, host_data, inventory_hosts, load_client
+from operations.deploy_log import line as log_line
 from operations.facts import DeployState, Entry
 from operations.layout import META_DIR, Deploy
-from operations.plan import log_line
 from operations.preflight import host_ready
 
 HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGgT2fqsUHPr5TltS5JF1jIqEEpKj2jXchyV+eYWZGSL"
