@@ -615,7 +615,7 @@ def prepare_upload(client: Client, commit: Any) -> UploadSet:
 
 
 def database_reference_table() -> str:
-    """The README's table of the database section's keys, generated from the schema."""
+    """docs/configuration.md's table of the database section's keys, generated from the schema."""
     spec = _schema()["$defs"]["database"]["properties"]
     rows = ["| key | default | meaning |", "|---|---|---|"]
     for key, raw in spec.items():
@@ -630,7 +630,7 @@ def database_reference_table() -> str:
 
 
 def reference_table() -> str:
-    """The README's configuration table, generated from the schema (one row per key)."""
+    """docs/configuration.md's configuration table, generated from the schema (one row per key)."""
     schema = _schema()
     defs = schema["$defs"]
 

@@ -145,7 +145,7 @@ def test_dump_is_made_before_the_switch_private_and_restorable(dump_client, mari
     events = [e[1] for e in _log_events(c.root)]
     assert events.index("dump") < events.index("switch")  # dumped before the switch
 
-    # the README's restore recipe, into a fresh database
+    # docs/database.md's restore-by-hand recipe, into a fresh database
     copy = mariadb.create_database("t_restore_copy")
     run(["sh", "-c", f"gunzip -c {dump} | {' '.join(mariadb.client_argv(copy))}"])
     assert mariadb.tables(copy) == mariadb.tables(db) == {"entries": 300, "users": 7}

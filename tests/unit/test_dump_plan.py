@@ -369,13 +369,13 @@ def test_script_with_the_hosts_option_file_passes_only_non_secret_settings(tmp_p
     assert all(call.removeprefix("client ").startswith(extra) for call in _calls(tmp_path))
 
 
-def test_readme_database_table_matches_the_schema():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_documented_database_table_matches_the_schema():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     pattern = r"<!-- database-reference:.*?-->\n(.*?)\n<!-- /database-reference -->"
-    block = re.search(pattern, readme, re.S)
-    assert block, "README lost its database-reference markers"
+    block = re.search(pattern, doc, re.S)
+    assert block, "docs/configuration.md lost its database-reference markers"
     assert block.group(1).strip() == database_reference_table(), (
-        "README database table is out of date; regenerate with python3 -c 'from "
+        "docs/configuration.md database table is out of date; regenerate with python3 -c 'from "
         "operations.config import database_reference_table as t; print(t())'"
     )
 
