@@ -30,6 +30,8 @@ def test_readme_minimal_client_file_is_accepted(tmp_path):
     site.mkdir(parents=True)
     yml = tmp_path / "projects" / "atomic-deploy" / "inventories" / "client1.yml"
     yml.parent.mkdir(parents=True)
+    (yml.parent / "secrets").mkdir()
+    (yml.parent / "secrets" / "client1.env").write_text("CRAFT_ENVIRONMENT=production\n")
     yml.write_text(example.group(1))
     client = load_client(yml)
     assert client.source == site
