@@ -1,0 +1,106 @@
+"""The upload set and the release name, computed locally (real git and rsync, no host)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from helpers import SiteRepo
+
+from operations.release_name import resolve_release
+from operations.upload import Spec, UploadError, prepare
+
+FILES = {
+    ".gitignore": "/.env\n/vendor/\n/node_modules/\n",
+    "web/index.php": "<?php echo 1;\n",
+    "web/css/a.css": "a {}\n",
+    "config/app.php": "<?php return [];\n",
+    "storage/.gitkeep": "",
+    "tests/t.php": "<?php // test\n",
+}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> SiteRepo:
+    repo = SiteRepo.create(tmp_path / "site", files=FILES)
+    (repo.path / ".env").write_text("SECRET=1\n")
+    (repo.path / "vendor/pkg").mkdir(parents=True)
+    (repo.path / "vendor/pkg/a.php").write_text("<?php // vendor\n")
+    return repo
+
+
+def _prepare(repo: SiteRepo, *, allow_dirty: bool = False, **spec):
+    spec = {"docroot": "web", "shared": ("storage",), **spec}
+    commit = resolve_release(repo.path, allow_dirty=allow_dirty)
+    return prepare(Spec(source=repo.path, **spec), commit, repo.path / "client.yml")
+
+
+def _files(folder: Path) -> set[str]:
+    return {
+        str(Path(d, f).relative_to(folder)) for d, _, names in os.walk(folder) for f in names
+    }
+
+
+def test_a_clean_commit_uploads_its_tracked_files_under_the_commit_name(site):
+    upload = _prepare(site)
+    assert upload.name == site.sha_short()
+    assert _files(upload.folder) == {".gitignore", "web/index.php", "web/css/a.css",
+                                     "config/app.php", "tests/t.php"}  # fmt: skip
+    assert upload.not_uploaded == ("storage",)  # tracked, but shared: lives on the hosts
+
+
+def test_the_same_content_gives_the_same_name_and_a_change_another(site):
+    first = _prepare(site, build_output=("vendor",))
+    again = _prepare(site, build_output=("vendor",))
+    assert re.fullmatch(rf"{site.sha_short()}-[0-9a-f]{{8}}", first.name)
+    assert (again.name, again.digest) == (first.name, first.digest)
+    assert "vendor/pkg/a.php" in _files(first.folder) and ".env" not in _files(first.folder)
+    (site.path / "vendor/pkg/a.php").write_text("<?php // vendor, fixed\n")
+    fixed = _prepare(site, build_output=("vendor",))
+    assert fixed.name != first.name
+
+
+def test_a_dirty_work_tree_is_named_by_its_content(site):
+    (site.path / "web/index.php").write_text("<?php echo 2;\n")
+    (site.path / "web/new.php").write_text("<?php // untracked, not ignored\n")
+    upload = _prepare(site, allow_dirty=True)
+    assert upload.name.startswith(site.sha_short() + "-")
+    assert (upload.folder / "web/index.php").read_text() == "<?php echo 2;\n"
+    assert "web/new.php" in _files(upload.folder) and ".env" not in _files(upload.folder)
+
+
+def test_exclude_patterns_mean_what_rsync_makes_of_them(site):
+    upload = _prepare(site, exclude=("/tests", "*.css"))
+    assert _files(upload.folder) == {".gitignore", "web/index.php", "config/app.php"}
+    # the digest is of what is uploaded: leaving files out changes it
+    assert upload.digest != _prepare(site).digest
+
+
+def test_names_with_control_characters_and_backslashes_are_kept_exactly(tmp_path):
+    names = ["web/new\nline.php", "web/tab\there.php", "web/back\\#101slash.php", "web/ü ☃.php"]
+    repo = SiteRepo.create(tmp_path / "site", files={n: "x\n" for n in names})
+    upload = _prepare(repo, shared=())
+    assert _files(upload.folder) == set(names)
+
+
+def test_a_docroot_missing_from_the_upload_is_refused(site):
+    with pytest.raises(UploadError, match="docroot: 'htdocs' is not in the upload set"):
+        _prepare(site, docroot="htdocs")
+
+
+def test_declared_output_must_exist(site):
+    with pytest.raises(UploadError, match=r"build.output\[0\]: dist does not exist"):
+        _prepare(site, build_output=("dist",))
+
+
+def test_builds_run_in_a_clean_export_and_a_failure_shows_its_output(site):
+    upload = _prepare(
+        site,
+        build_commands=("test ! -e .env && mkdir -p web/dist && echo built > web/dist/app.js",),
+        build_output=("web/dist",),
+    )
+    assert (upload.folder / "web/dist/app.js").read_text() == "built\n"
+    with pytest.raises(UploadError, match=r"(?s)build.commands\[0\] failed \(exit 4\).*oops"):
+        _prepare(site, build_commands=("echo oops; exit 4",))
