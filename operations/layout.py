@@ -96,15 +96,5 @@ def _checked_digest(value: Any) -> str | None:
     return value
 
 
-def shared_link_target(path: str) -> str:
-    """Relative target of releases/<sha>/<path> -> shared/<path>.
-
-    Counted from the folder holding the link: one '..' per parent inside the release, plus two
-    for releases/<sha>. Relative links keep working when the root is moved or chrooted.
-    """
-    ups = path.count("/") + 2
-    return "../" * ups + f"{SHARED_DIR}/{path}"
-
-
 def release_path(root: str, sha: str) -> str:
     return posixpath.join(root, RELEASES_DIR, sha)

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pyinfra import host
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 
-from . import deploy_log, rsync
+from . import deploy_log, rsync, shared
 from .common import (
     chain,
     preparing,
@@ -28,7 +28,6 @@ from .layout import (
     RELEASES_DIR,
     TMP_PREFIX,
     Deploy,
-    shared_link_target,
 )
 from .manifest import listing_command, parse_differences
 from .plan import current_release
@@ -38,25 +37,6 @@ from .switch import move_current
 
 def _q(*parts: str) -> QuoteString:
     return QuoteString(posixpath.join(*parts))
-
-
-def link_shared_paths(build: str, deploy: Deploy) -> list[StringCommand]:
-    """Commands that turn each shared path of the (not yet live) copy `build` into a link.
-
-    Whatever the copy holds at a shared path is dropped: shared paths live on the host, in
-    shared/, and nothing from the upload ever reaches shared/ (a release's files must never
-    become a host's settings or content). A missing shared/<file> is never created here: the
-    deploy stops before the switch instead (see shared_sources.shared_files_present).
-    """
-    steps = []
-    for _, path in deploy.layout.shared_paths:
-        mine = _q(build, path)
-        steps += [
-            StringCommand("rm", "-rf", mine),
-            StringCommand("mkdir", "-p", _q(posixpath.dirname(posixpath.join(build, path)))),
-            StringCommand("ln", "-s", QuoteString(shared_link_target(path)), mine),
-        ]
-    return steps
 
 
 def _describe(state: DeployState, deploy: Deploy, aside: str) -> None:
@@ -135,7 +115,7 @@ def release_populated(deploy: Deploy) -> Generator:
         *repairs,
         StringCommand("rm", "-rf", _q(build)),
         copy_command(deploy.copy_mode, posixpath.join(root, CACHE_DIR), build),
-        *link_shared_paths(build, deploy),
+        *shared.link_commands(build, deploy),
         StringCommand(
             "(", "cd", _q(build), "&&", listing_command(shared_paths), ")", ">", _q(build, MANIFEST)
         ),  # fmt: skip
@@ -191,7 +171,7 @@ def _built(state: DeployState, deploy: Deploy, line: str) -> DeployState | None:
         manifest="ok",  # the manifest was just written from this very copy
         digest=deploy.digest,
         differences=[],
-        in_release=[f"link {shared_link_target(path)}" for _, path in paths],
+        in_release=[f"link {shared.link_target(path)}" for _, path in paths],
         mergeable={},
         log=[*state.log, line],
     )

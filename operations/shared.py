@@ -1,4 +1,11 @@
-"""Wanted state: each shared path of the release is a relative link into shared/."""
+"""Shared paths, from the client's list to the link in each release and its repair.
+
+A shared path (`shared_dirs`, `shared_files`) lives on the host in shared/<path> and survives
+releases: each release has a relative link in its place (`link_target`), made when the release
+is built (`link_commands`) and put back by the wanted state `shared_linked` when it drifted.
+Never uploaded from the source (upload.py leaves them out); shared files' content can come from
+the client file (shared_sources.py).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +18,40 @@ from pyinfra.api import QuoteString, StringCommand
 from .common import atomic_link, chain, copy_contents, refuse, say, wanted_state
 from .context import run_context
 from .facts import DeployState, deploy_state
-from .layout import PRESERVED_DIR, RELEASES_DIR, SHARED_DIR, Deploy, shared_link_target
+from .layout import PRESERVED_DIR, RELEASES_DIR, SHARED_DIR, Deploy
 
 
 def _q(*parts: str) -> QuoteString:
     return QuoteString(posixpath.join(*parts))
+
+
+def link_target(path: str) -> str:
+    """Relative target of releases/<sha>/<path> -> shared/<path>.
+
+    Counted from the folder holding the link: one '..' per parent inside the release, plus two
+    for releases/<sha>. Relative links keep working when the root is moved or chrooted.
+    """
+    ups = path.count("/") + 2
+    return "../" * ups + f"{SHARED_DIR}/{path}"
+
+
+def link_commands(build: str, deploy: Deploy) -> list[StringCommand]:
+    """Commands that turn each shared path of the (not yet live) copy `build` into a link.
+
+    Whatever the copy holds at a shared path is dropped: shared paths live on the host, in
+    shared/, and nothing from the upload ever reaches shared/ (a release's files must never
+    become a host's settings or content). A missing shared/<file> is never created here: the
+    deploy stops before the switch instead (see shared_sources.shared_files_present).
+    """
+    steps = []
+    for _, path in deploy.layout.shared_paths:
+        mine = _q(build, path)
+        steps += [
+            StringCommand("rm", "-rf", mine),
+            StringCommand("mkdir", "-p", _q(posixpath.dirname(posixpath.join(build, path)))),
+            StringCommand("ln", "-s", QuoteString(link_target(path)), mine),
+        ]
+    return steps
 
 
 class Refused(ValueError):
@@ -31,7 +67,7 @@ def repair_path(
     when nothing there would be overwritten, and moved to a dated folder otherwise.
     """
     root, sha = state.root, deploy.release
-    target = shared_link_target(path)
+    target = link_target(path)
     link = posixpath.join(root, RELEASES_DIR, sha, path)
     shared = posixpath.join(root, SHARED_DIR, path)
     in_release, in_shared = state.release_kind(index), state.shared_kind(index)

@@ -27,13 +27,13 @@ from .layout import (
     TMP_PREFIX,
     Deploy,
     Layout,
-    shared_link_target,
 )
 from .live import NO_RELEASE
 from .lock import describe
 from .manifest import parse_differences
 from .plan import current_release, previous_release, release_order
 from .release_name import RELEASE_RE
+from .shared import link_target
 
 
 def history(state: DeployState, lines: int) -> list[dict[str, str]]:
@@ -64,7 +64,7 @@ def drift(state: DeployState, layout: Layout) -> list[str]:
         elif state.manifest == "missing":
             found.append(f"{RELEASES_DIR}/{live} has no manifest")
         for i, (_kind, path) in enumerate(layout.shared_paths):
-            want = f"link {shared_link_target(path)}"
+            want = f"link {link_target(path)}"
             if state.release_kind(i) != want:
                 found.append(
                     f"{RELEASES_DIR}/{live}/{path} is {state.release_kind(i)} "

@@ -15,12 +15,13 @@ from operations.deploy_log import line as log_line
 from operations.facts import DeployState, Entry, parse_deploy_tree
 from operations.health import check, check_once
 from operations.hooks import hook_command, hook_env
-from operations.layout import Layout, shared_link_target
+from operations.layout import Layout
 from operations.live import Health, Hooks, uploads_source
 from operations.notify import post
 from operations.plan import plan_prune, previous_release, release_order
 from operations.restore import dump_before, rolled_back_from
 from operations.rollback import find_target
+from operations.shared import link_target as shared_link_target
 from operations.status import drift, format_text, report
 
 A, B, C, D = "aaaaaaaaaaa1", "bbbbbbbbbbb2", "ccccccccccc3", "ddddddddddd4"
