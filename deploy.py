@@ -8,7 +8,8 @@ Phases, as Capistrano names them: prepare the host, publish the release on every
 switch to it (on every host or on none), finish.
 """
 
-from operations import (
+from operations.run import HostRun
+from operations.states import (
     dump,
     health,
     hooks,
@@ -21,7 +22,6 @@ from operations import (
     switch,
     tree,
 )
-from operations.run import HostRun
 
 run = HostRun.for_host()
 deploy = run.deploy

@@ -11,8 +11,8 @@ per host, and a database several hosts share must be loaded once. Takes the depl
 
 from pyinfra import host
 
-from operations import restore
 from operations.run import HostRun
+from operations.states import restore
 
 run = HostRun.for_host(host.data.get("release"), existing=True)
 if run.database is None:

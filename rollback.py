@@ -12,9 +12,9 @@ before a release is a separate step (restore_dump.py).
 
 from pyinfra import host
 
-from operations import php_reload, rollback, switch
 from operations.layout import Layout
 from operations.run import HostRun
+from operations.states import php_reload, rollback, switch
 
 named = host.data.get("release")  # checked by the inventory: a release name, or None
 layout: Layout = HostRun.for_host(existing=True).deploy.layout

@@ -10,9 +10,9 @@ stderr.
 
 from pyinfra import host
 
-from operations import status
 from operations.database import Database
 from operations.live import deploy_for
+from operations.states import status
 
 lines = host.data.get("status_lines", 10)
 if isinstance(lines, bool) or not isinstance(lines, int) or lines < 0:

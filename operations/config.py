@@ -29,8 +29,8 @@ from pyinfra.api.exceptions import PyinfraError
 from .database import DEFAULT_DIR, DEFAULT_KEEP, DEFAULT_MAX_AGE, remember_password
 from .layout import CACHE_DIR, CURRENT_LINK, META_DIR, RELEASES_DIR, SHARED_DIR
 from .live import uploads_source
-from .php_reload import php_errors
 from .release_name import ReleaseError, check_release_value, resolve_release
+from .states.php_reload import php_errors
 from .upload import Spec, UploadError, UploadSet, prepare
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "client.schema.json"

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pyinfra import host
 from pyinfra.api.operation import OperationMeta
 
-from . import hooks, lock, notify
 from .context import RunContext, run_context
 from .database import Database
 from .layout import NO_RELEASE, Deploy
 from .live import Health, Hooks, deploy_for, webhook_from_host_data
-from .php_reload import PhpRefresh
+from .states import hooks, lock, notify
+from .states.php_reload import PhpRefresh
 
 
 @dataclass(frozen=True)

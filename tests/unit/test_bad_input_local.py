@@ -21,12 +21,13 @@ from hypothesis import strategies as st
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 from pyinfra.context import ctx_host, ctx_state
 
-from operations import prune, release, rsync, shared, shared_sources, switch, tree
+from operations import rsync
 from operations.config import ConfigError, host_data, inventory_hosts, load_client
 from operations.deploy_log import line as log_line
 from operations.facts import DeployState, Entry
 from operations.layout import META_DIR, Deploy
-from operations.preflight import host_ready
+from operations.states import prune, release, shared, shared_sources, switch, tree
+from operations.states.preflight import host_ready
 
 HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGgT2fqsUHPr5TltS5JF1jIqEEpKj2jXchyV+eYWZGSL"
 PWNED = "/tmp/atomic-deploy-pwned-unit"

@@ -4,7 +4,7 @@ import subprocess
 
 from operations import deploy_log
 from operations.deploy_log import Event, line, parse
-from operations.switch import move_current
+from operations.states.switch import move_current
 
 WHEN = 1767323045  # 2026-01-02T03:04:05Z
 DIGESTED = "0123456789ab-89abcdef"  # a release that is not exactly a commit

@@ -32,7 +32,7 @@ from operations.database import (
     parse_max_age,
     plan_dump,
 )
-from operations.dump import dump_command
+from operations.states.dump import dump_command
 
 DAY = 86400
 

@@ -13,16 +13,16 @@ from helpers import SiteRepo
 from operations.config import ConfigError, inventory_hosts, load_client
 from operations.deploy_log import line as log_line
 from operations.facts import DeployState, Entry, parse_deploy_tree
-from operations.health import check, check_once
-from operations.hooks import hook_command, hook_env
 from operations.layout import Layout
 from operations.live import Health, Hooks, uploads_source
-from operations.notify import post
 from operations.plan import plan_prune, previous_release, release_order
-from operations.restore import dump_before, rolled_back_from
-from operations.rollback import find_target
-from operations.shared import link_target as shared_link_target
-from operations.status import drift, format_text, report
+from operations.states.health import check, check_once
+from operations.states.hooks import hook_command, hook_env
+from operations.states.notify import post
+from operations.states.restore import dump_before, rolled_back_from
+from operations.states.rollback import find_target
+from operations.states.shared import link_target as shared_link_target
+from operations.states.status import drift, format_text, report
 
 A, B, C, D = "aaaaaaaaaaa1", "bbbbbbbbbbb2", "ccccccccccc3", "ddddddddddd4"
 

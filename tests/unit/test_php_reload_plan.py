@@ -7,7 +7,7 @@ import yaml
 
 from operations.config import ConfigError, host_data, load_client
 from operations.facts import DeployState
-from operations.php_reload import PhpRefresh, refresh_command, refresh_pending
+from operations.states.php_reload import PhpRefresh, refresh_command, refresh_pending
 
 A, B = "a" * 12, "b" * 12
 

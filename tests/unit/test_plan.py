@@ -5,7 +5,7 @@ import pytest
 from operations.deploy_log import line as log_line
 from operations.facts import DeployState, Entry
 from operations.plan import current_release, plan_prune, previous_release, release_order
-from operations.shared import link_target as shared_link_target
+from operations.states.shared import link_target as shared_link_target
 
 SHAS = [f"{i:07x}a" for i in range(1, 9)]  # 8 valid release names
 

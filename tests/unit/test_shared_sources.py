@@ -21,7 +21,7 @@ from pyinfra.context import ctx_host, ctx_state
 from operations.config import ConfigError, host_data, load_client
 from operations.facts import DeployState
 from operations.layout import Deploy
-from operations.shared_sources import (
+from operations.states.shared_sources import (
     dotenv_values,
     key_changes,
     shared_files_present,

@@ -19,9 +19,9 @@ from pyinfra.api import (
 from pyinfra.api.command import PyinfraCommand
 from pyinfra.api.host import Host
 
-from . import deploy_log
-from .common import chain, refuse, say, wanted_state
-from .database import (
+from .. import deploy_log
+from ..common import chain, refuse, say, wanted_state
+from ..database import (
     CNF_NAME,
     Database,
     DumpFolder,
@@ -30,7 +30,7 @@ from .database import (
     password_for,
     plan_dump,
 )
-from .layout import META_DIR, Deploy
+from ..layout import META_DIR, Deploy
 
 # Runs under `sh -c` on the host; inputs arrive as shell variables set (quoted) before it:
 # r (root, empty = $HOME), dir (dump folder, relative to r), meta, cnf, df (defaults_file).

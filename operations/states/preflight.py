@@ -6,10 +6,10 @@ from collections.abc import Generator
 
 from pyinfra import host
 
-from . import deploy_log
-from .common import refuse, wanted_state
-from .facts import deploy_state
-from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
+from .. import deploy_log
+from ..common import refuse, wanted_state
+from ..facts import deploy_state
+from ..layout import CURRENT_LINK, RELEASES_DIR, Deploy
 
 _DOCROOT_HELP = (
     "{root}/{name} is a real {kind}, not a link, so it can't be switched atomically. To migrate: "

@@ -14,13 +14,12 @@ from typing import Any
 
 from pyinfra import host
 
-from . import deploy_log
-from .common import wanted_state
-from .context import run_context
-from .database import Database, DumpFolder, format_age
-from .dump import dump_folder
-from .facts import DeployState, deploy_state
-from .layout import (
+from .. import deploy_log
+from ..common import wanted_state
+from ..context import run_context
+from ..database import Database, DumpFolder, format_age
+from ..facts import DeployState, deploy_state
+from ..layout import (
     CURRENT_LINK,
     RELEASES_DIR,
     SHARED_DIR,
@@ -28,11 +27,12 @@ from .layout import (
     Deploy,
     Layout,
 )
-from .live import NO_RELEASE
+from ..live import NO_RELEASE
+from ..manifest import parse_differences
+from ..plan import current_release, previous_release, release_order
+from ..release_name import RELEASE_RE
+from .dump import dump_folder
 from .lock import describe
-from .manifest import parse_differences
-from .plan import current_release, previous_release, release_order
-from .release_name import RELEASE_RE
 from .shared import link_target
 
 

@@ -15,10 +15,10 @@ from collections.abc import Generator
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand
 
-from .common import atomic_link, chain, copy_contents, refuse, say, wanted_state
-from .context import run_context
-from .facts import DeployState, deploy_state
-from .layout import PRESERVED_DIR, RELEASES_DIR, SHARED_DIR, Deploy
+from ..common import atomic_link, chain, copy_contents, refuse, say, wanted_state
+from ..context import run_context
+from ..facts import DeployState, deploy_state
+from ..layout import PRESERVED_DIR, RELEASES_DIR, SHARED_DIR, Deploy
 
 
 def _q(*parts: str) -> QuoteString:

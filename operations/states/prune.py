@@ -9,11 +9,11 @@ from dataclasses import replace
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand
 
-from . import deploy_log
-from .common import chain, say, wanted_state
-from .facts import deploy_state
-from .layout import RELEASES_DIR, Deploy
-from .plan import plan_prune
+from .. import deploy_log
+from ..common import chain, say, wanted_state
+from ..facts import deploy_state
+from ..layout import RELEASES_DIR, Deploy
+from ..plan import plan_prune
 
 
 @wanted_state

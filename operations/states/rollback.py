@@ -13,14 +13,14 @@ from collections.abc import Generator
 
 from pyinfra import host
 
-from . import deploy_log
-from .common import preparing, refuse, say, wanted_state
-from .context import run_context
-from .facts import DeployState, deploy_state
-from .layout import CURRENT_LINK, RELEASES_DIR, Layout
-from .live import NO_RELEASE
-from .plan import current_release, previous_release
-from .release_name import SHA_LENGTH
+from .. import deploy_log
+from ..common import preparing, refuse, say, wanted_state
+from ..context import run_context
+from ..facts import DeployState, deploy_state
+from ..layout import CURRENT_LINK, RELEASES_DIR, Layout
+from ..live import NO_RELEASE
+from ..plan import current_release, previous_release
+from ..release_name import SHA_LENGTH
 from .switch import current_moved, move_current
 
 

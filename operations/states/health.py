@@ -21,14 +21,14 @@ from collections.abc import Callable, Generator
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand
 
-from . import deploy_log
-from .common import chain, preparing, say, wanted_state
-from .context import run_context
-from .facts import deploy_state
-from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
-from .live import Health
+from .. import deploy_log
+from ..common import chain, preparing, say, wanted_state
+from ..context import run_context
+from ..facts import deploy_state
+from ..layout import CURRENT_LINK, RELEASES_DIR, Deploy
+from ..live import Health
+from ..plan import current_release, previous_release
 from .php_reload import PhpRefresh, describe, refresh_and_log
-from .plan import current_release, previous_release
 from .switch import move_current
 
 

@@ -29,11 +29,11 @@ from typing import Any
 
 from pyinfra.api import QuoteString, StringCommand
 
-from . import deploy_log
-from .common import chain, preparing, say, wanted_state
-from .facts import DeployState, deploy_state
-from .layout import RELEASES_DIR, Deploy
-from .plan import current_release
+from .. import deploy_log
+from ..common import chain, preparing, say, wanted_state
+from ..facts import DeployState, deploy_state
+from ..layout import RELEASES_DIR, Deploy
+from ..plan import current_release
 
 MODES = ("fpm-reload", "opcache-reset")
 DEFAULT_CONNECT_TO = "127.0.0.1"

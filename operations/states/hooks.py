@@ -23,14 +23,14 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, QuoteString, State, StringCommand
 from pyinfra.api.host import Host
 
-from . import deploy_log
-from .common import say, wanted_state, when_host_stops
-from .context import run_context
-from .facts import DeployState, deploy_state, read_deploy_tree
-from .layout import RELEASES_DIR, Deploy, release_path
-from .live import Hooks
-from .plan import current_release, previous_release
-from .pyinfra_adapter import assign, run_now
+from .. import deploy_log
+from ..common import say, wanted_state, when_host_stops
+from ..context import run_context
+from ..facts import DeployState, deploy_state, read_deploy_tree
+from ..layout import RELEASES_DIR, Deploy, release_path
+from ..live import Hooks
+from ..plan import current_release, previous_release
+from ..pyinfra_adapter import assign, run_now
 
 
 def hook_env(root: str, sha: str, previous: str | None, host_name: str) -> dict[str, str]:

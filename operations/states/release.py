@@ -9,18 +9,18 @@ from dataclasses import replace
 from pyinfra import host
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 
-from . import deploy_log, rsync, shared
-from .common import (
+from .. import deploy_log, rsync
+from ..common import (
     chain,
     preparing,
     refuse,
     say,
     wanted_state,
 )
-from .context import run_context
-from .copy_mode import copy_command, run_noting_fallback
-from .facts import DeployState, Entry, deploy_state
-from .layout import (
+from ..context import run_context
+from ..copy_mode import copy_command, run_noting_fallback
+from ..facts import DeployState, Entry, deploy_state
+from ..layout import (
     ASIDE_PREFIX,
     CACHE_DIR,
     MANIFEST,
@@ -29,8 +29,9 @@ from .layout import (
     TMP_PREFIX,
     Deploy,
 )
-from .manifest import listing_command, parse_differences
-from .plan import current_release
+from ..manifest import listing_command, parse_differences
+from ..plan import current_release
+from . import shared
 from .shared import Refused, repair_all
 from .switch import move_current
 

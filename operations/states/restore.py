@@ -14,13 +14,13 @@ from collections.abc import Generator
 from pyinfra import host
 from pyinfra.api import StringCommand
 
-from . import deploy_log
-from .common import refuse, say, wanted_state
-from .database import CNF_NAME, Database, format_age, password_for
+from .. import deploy_log
+from ..common import refuse, say, wanted_state
+from ..database import CNF_NAME, Database, format_age, password_for
+from ..facts import deploy_state
+from ..layout import META_DIR, RELEASES_DIR, Deploy
+from ..live import NO_RELEASE
 from .dump import assign, connection_values, dump_folder, option_file_uploaded
-from .facts import deploy_state
-from .layout import META_DIR, RELEASES_DIR, Deploy
-from .live import NO_RELEASE
 
 # Inputs: r (root), file (dump, relative to r), db, cnf (uploaded option file or empty), df
 # (the host's option file or empty), dbu/dbh/dbp/dbs, logline. dash has no pipefail: the

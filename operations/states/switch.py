@@ -12,8 +12,8 @@ from dataclasses import replace
 
 from pyinfra.api import StringCommand
 
-from . import deploy_log
-from .common import (
+from .. import deploy_log
+from ..common import (
     atomic_link,
     chain,
     preparing,
@@ -22,9 +22,9 @@ from .common import (
     temp_link_name,
     wanted_state,
 )
-from .facts import DeployState, deploy_state
-from .layout import CURRENT_LINK, RELEASES_DIR, Deploy
-from .plan import current_release
+from ..facts import DeployState, deploy_state
+from ..layout import CURRENT_LINK, RELEASES_DIR, Deploy
+from ..plan import current_release
 
 
 def move_current(root: str, release: str, line: str | None = None) -> StringCommand:

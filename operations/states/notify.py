@@ -22,9 +22,9 @@ from typing import Any
 from pyinfra import host, logger
 from pyinfra.api import State
 
-from .common import preparing, wanted_state
-from .context import run_context
-from .pyinfra_adapter import executing
+from ..common import preparing, wanted_state
+from ..context import run_context
+from ..pyinfra_adapter import executing
 
 TIMEOUT = 5
 

@@ -7,9 +7,9 @@ from collections.abc import Generator
 
 from pyinfra.api import QuoteString, StringCommand
 
-from .common import chain, say, wanted_state
-from .facts import deploy_state
-from .layout import CACHE_DIR, META_DIR, RELEASES_DIR, SHARED_DIR, Deploy
+from ..common import chain, say, wanted_state
+from ..facts import deploy_state
+from ..layout import CACHE_DIR, META_DIR, RELEASES_DIR, SHARED_DIR, Deploy
 
 
 @wanted_state

@@ -19,9 +19,9 @@ from dataclasses import replace
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand
 
-from .common import chain, preparing, refuse, say, wanted_state
-from .facts import DeployState, deploy_state
-from .layout import SHARED_DIR, Deploy
+from ..common import chain, preparing, refuse, say, wanted_state
+from ..facts import DeployState, deploy_state
+from ..layout import SHARED_DIR, Deploy
 
 # KEY=value, optionally `export KEY=value`: the dotenv shape Craft, Laravel and Symfony read.
 _ENV_LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=(.*)")
