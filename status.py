@@ -12,15 +12,17 @@ from pyinfra import host
 
 from operations import status
 from operations.database import Database
+from operations.layout import Deploy
 from operations.live import deploy_for
+from operations.run import setting
 
 lines = host.data.get("status_lines", 10)
 if isinstance(lines, bool) or not isinstance(lines, int) or lines < 0:
     raise SystemExit(f"atomic-deploy: --data status_lines={lines!r}: expected a whole number")
 status.status_shown(
     name="status shown",
-    deploy=deploy_for(host.data, None),
-    database=Database.from_host_data(host.data),
+    deploy=deploy_for(setting("deploy", Deploy), host.data.get("release")),
+    database=setting("database", Database, optional=True),
     as_json=host.data.get("status_json") is True,
     lines=lines,
 )
