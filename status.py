@@ -11,7 +11,9 @@ stderr.
 from pyinfra import host
 
 from operations.database import Database
+from operations.layout import Deploy
 from operations.live import deploy_for
+from operations.run import setting
 from operations.states import status
 
 lines = host.data.get("status_lines", 10)
@@ -19,8 +21,8 @@ if isinstance(lines, bool) or not isinstance(lines, int) or lines < 0:
     raise SystemExit(f"atomic-deploy: --data status_lines={lines!r}: expected a whole number")
 status.status_shown(
     name="status shown",
-    deploy=deploy_for(host.data, None),
-    database=Database.from_host_data(host.data),
+    deploy=deploy_for(setting("deploy", Deploy), host.data.get("release")),
+    database=setting("database", Database, optional=True),
     as_json=host.data.get("status_json") is True,
     lines=lines,
 )

@@ -9,6 +9,7 @@ as host data.
 from __future__ import annotations
 
 import atexit
+import copy
 import difflib
 import gc
 import getpass
@@ -17,7 +18,7 @@ import os
 import shutil
 import socket
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,20 @@ import paramiko
 import yaml
 from pyinfra.api.exceptions import PyinfraError
 
-from .database import DEFAULT_DIR, DEFAULT_KEEP, DEFAULT_MAX_AGE, remember_password
-from .layout import CACHE_DIR, CURRENT_LINK, META_DIR, RELEASES_DIR, SHARED_DIR
-from .live import uploads_source
+from .database import Database, parse_max_age, remember_password
+from .layout import (
+    CACHE_DIR,
+    CURRENT_LINK,
+    META_DIR,
+    NO_RELEASE,
+    RELEASES_DIR,
+    SHARED_DIR,
+    Deploy,
+    Layout,
+)
+from .live import Health, Hooks, uploads_source
 from .release_name import ReleaseError, check_release_value, resolve_release
-from .states.php_reload import php_errors
+from .states.php_reload import MODES, PhpRefresh, php_errors
 from .upload import Spec, UploadError, UploadSet, prepare
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "client.schema.json"
@@ -72,7 +82,7 @@ class ConfigError(PyinfraError):
 
 @dataclass(frozen=True)
 class Client:
-    """A validated client description with defaults filled in."""
+    """A validated client description, the schema's defaults filled in (none of its own)."""
 
     file: Path
     source: Path
@@ -82,20 +92,46 @@ class Client:
     shared_files: tuple[str, ...]
     keep_releases: int
     allow_dirty: bool
-    build_commands: tuple[str, ...] = ()
-    build_output: tuple[str, ...] = ()
-    copy_mode: str = "copy"
-    shared_mode: str | None = None
-    shared_group: str | None = None
-    hosts: list[dict[str, Any]] = field(default_factory=list)
-    database: dict[str, Any] | None = None  # the client's section; hosts hold the merged one
-    php: dict[str, Any] | None = None  # the after-switch step (php_reload.py)
-    live: dict[str, Any] = field(default_factory=dict)  # hooks, health, notify (live.py)
-    shared_sources: dict[str, Path] = field(default_factory=dict)  # shared file -> local file
+    build_commands: tuple[str, ...]
+    build_output: tuple[str, ...]
+    copy_mode: str
+    shared_mode: str | None
+    shared_group: str | None
+    # One per host: its SSH settings, root and database section (its own keys over the
+    # client's, defaults filled), as host_data() turns them into pyinfra host data.
+    hosts: list[dict[str, Any]]
+    hooks: Hooks
+    health: Health | None  # None: no health check
+    php: PhpRefresh | None  # None: no after-switch step (php_reload.py)
+    webhook: str | None  # notify.webhook; None: no notifications
+    shared_sources: dict[str, Path]  # shared file -> local file
 
 
 def _schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
+
+
+def _filling_defaults(cls: type[jsonschema.protocols.Validator]) -> Any:
+    """`cls`, extended to set each missing key that has a schema "default" while validating.
+
+    From the jsonschema FAQ ("Why doesn't my schema's default property set the default on my
+    instance?"). A default is filled before its object's properties are checked, so nested
+    defaults (health.retries, database.max_age) are filled too, also inside a filled default
+    (ssh: {} gets ssh.host_key_policy).
+    """
+    check_properties = cls.VALIDATORS["properties"]
+
+    def properties(validator: Any, spec: dict, instance: Any, schema: dict) -> Any:
+        if validator.is_type(instance, "object"):
+            for key, sub in spec.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from check_properties(validator, spec, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": properties})
+
+
+FillingValidator = _filling_defaults(jsonschema.Draft202012Validator)
 
 
 def _key_path(path: Any) -> str:
@@ -189,15 +225,15 @@ def read_document(file: Path) -> dict[str, Any]:
     return doc
 
 
-def _semantic_errors(doc: dict[str, Any]) -> list[str]:
-    """Rules the schema cannot express."""
+def _semantic_errors(doc: dict[str, Any], raw: dict[str, Any]) -> list[str]:
+    """Rules the schema cannot express; `doc` has the defaults filled in, `raw` is as written."""
     errors = []
     names = [h["name"] for h in doc["hosts"]]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         errors.append(f"hosts: the name '{dup}' is used more than once")
-    docroot = doc.get("docroot", "htdocs")
-    shared = [("shared_dirs", p) for p in doc.get("shared_dirs", [])]
-    shared += [("shared_files", p) for p in doc.get("shared_files", [])]
+    docroot = doc["docroot"]
+    shared = [("shared_dirs", p) for p in doc["shared_dirs"]]
+    shared += [("shared_files", p) for p in doc["shared_files"]]
     for i, (key, path) in enumerate(shared):
         idx = doc[key].index(path)
         if path == docroot:
@@ -211,18 +247,18 @@ def _semantic_errors(doc: dict[str, Any]) -> list[str]:
                 errors.append(
                     f"{key}[{idx}]: '{path}' is inside the shared path '{other}' ({other_key})"
                 )
-    for i, output in enumerate(doc.get("build", {}).get("output", [])):
+    for i, output in enumerate(doc["build"]["output"]):
         for key, path in shared:
             if output == path or output.startswith(path + "/"):
                 errors.append(
                     f"build.output[{i}]: '{output}' is the shared path '{path}' ({key}) or "
                     "inside it: shared paths live on the hosts and are never uploaded"
                 )
-    listed = doc.get("shared_files", [])
-    for path in doc.get("shared_sources", {}):
+    listed = doc["shared_files"]
+    for path in doc["shared_sources"]:
         if path not in listed:
             where = f"shared_sources: '{path}'"
-            if path in doc.get("shared_dirs", ["cache", "content", "storage"]):
+            if path in doc["shared_dirs"]:
                 errors.append(f"{where} is a shared dir; only shared files can come from a "
                               "local file")  # fmt: skip
             else:
@@ -232,19 +268,29 @@ def _semantic_errors(doc: dict[str, Any]) -> list[str]:
     client_db = doc.get("database")
     top = _database_errors(client_db, "database", docroot) if client_db is not None else []
     errors += top
-    for i, entry in enumerate(doc["hosts"]):
+    for i, entry in enumerate(raw["hosts"]):
         if "database" not in entry:
             continue
         where = f"hosts[{i}].database"
         if client_db is None and "name" not in entry["database"]:
             errors.append(f"{where}: missing required key 'name' (there is no top-level database)")
             continue
-        merged = {**(client_db or {}), **entry["database"]}
-        for error in _database_errors(merged, where, docroot):
+        for error in _database_errors(_host_database(doc, raw, i), where, docroot):
             if "database" + error.removeprefix(where) not in top:  # said once, at the top
                 errors.append(error)
-    errors += php_errors(doc.get("php"))
+    errors += php_errors(raw.get("php"))
     return errors
+
+
+def _host_database(doc: dict[str, Any], raw: dict[str, Any], i: int) -> dict[str, Any] | None:
+    """hosts[i]'s database section, defaults filled: the keys it gives over the client's.
+
+    The host's keys as written (`raw`): its filled-in defaults must not hide the client's values.
+    """
+    client_db = doc.get("database")
+    if client_db is None:
+        return doc["hosts"][i].get("database")
+    return {**client_db, **raw["hosts"][i].get("database", {})}
 
 
 def _database_errors(db: dict[str, Any], where: str, docroot: str) -> list[str]:
@@ -254,7 +300,7 @@ def _database_errors(db: dict[str, Any], where: str, docroot: str) -> list[str]:
         errors.append(f"{where}: give password_env or defaults_file, not both")
     if "socket" in db and ("host" in db or "port" in db):
         errors.append(f"{where}: give socket or host/port, not both")
-    folder = db.get("dir", DEFAULT_DIR)
+    folder = db["dir"]
     first = folder.split("/", 1)[0]
     if first == docroot:
         errors.append(
@@ -270,22 +316,25 @@ def _database_errors(db: dict[str, Any], where: str, docroot: str) -> list[str]:
 
 
 def load_client(file: str | Path) -> Client:
-    """Read and validate a client description; raise ConfigError naming file and key."""
+    """Read and validate a client description; raise ConfigError naming file and key.
+
+    Validation fills in the schema's defaults (FillingValidator): they are written only there.
+    """
     file = Path(file).resolve()
-    doc = read_document(file)
+    raw = read_document(file)
+    doc = copy.deepcopy(raw)
     schema = _schema()
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))
+    errors = sorted(FillingValidator(schema).iter_errors(doc), key=lambda e: list(map(str, e.path)))
     # A schema pattern's '$' also matches before a final newline: control characters are
     # refused here, for every value, and their pattern errors are not repeated.
-    control = _control_char_errors(doc)
+    control = _control_char_errors(raw)
     problems = [m for _, m in control] + [
         _describe(e, schema["$defs"])
         for e in errors
         if _key_path(e.absolute_path) not in {where for where, _ in control}
     ]
     if not problems:
-        problems = _semantic_errors(doc)
+        problems = _semantic_errors(doc, raw)
     if problems:
         raise ConfigError(f"{file}:\n  " + "\n  ".join(problems))
 
@@ -294,38 +343,58 @@ def load_client(file: str | Path) -> Client:
     if not source.is_dir():
         raise ConfigError(f"{file}: source: {source} is not a folder")
     sources = {path: _shared_source(file, path, local) for path, local
-               in doc.get("shared_sources", {}).items()}  # fmt: skip
-    ssh = doc.get("ssh", {})
+               in doc["shared_sources"].items()}  # fmt: skip
     hosts = []
-    for entry in doc["hosts"]:
+    for i, entry in enumerate(doc["hosts"]):
         # The top-level root is every host's default (it used to be accepted and ignored).
-        host = {**ssh, **({"root": doc["root"]} if "root" in doc else {}), **entry}
-        if "database" in doc or "database" in entry:
-            host["database"] = {**doc.get("database", {}), **entry.get("database", {})}
+        host = {**doc["ssh"], **({"root": doc["root"]} if "root" in doc else {}), **entry}
+        host.pop("database", None)
+        database = _host_database(doc, raw, i)
+        if database is not None:
+            host["database"] = database
         for key in ("key", "known_hosts"):
             if key in host:
                 host[key] = str((base / Path(host[key]).expanduser()).resolve())
         hosts.append(host)
+    php = doc.get("php")
     return Client(
         file=file,
         source=source,
-        exclude=tuple(doc.get("exclude", [])),
-        docroot=doc.get("docroot", "htdocs"),
-        shared_dirs=tuple(doc.get("shared_dirs", ["cache", "content", "storage"])),
-        shared_files=tuple(doc.get("shared_files", [])),
-        keep_releases=doc.get("keep_releases", 5),
-        copy_mode=doc.get("copy_mode", "copy"),
+        exclude=tuple(doc["exclude"]),
+        docroot=doc["docroot"],
+        shared_dirs=tuple(doc["shared_dirs"]),
+        shared_files=tuple(doc["shared_files"]),
+        keep_releases=doc["keep_releases"],
+        copy_mode=doc["copy_mode"],
         shared_mode=doc.get("shared_mode"),
         shared_group=doc.get("shared_group"),
-        allow_dirty=doc.get("allow_dirty", False),
-        build_commands=tuple(doc.get("build", {}).get("commands", [])),
-        build_output=tuple(doc.get("build", {}).get("output", [])),
+        allow_dirty=doc["allow_dirty"],
+        build_commands=tuple(doc["build"]["commands"]),
+        build_output=tuple(doc["build"]["output"]),
         hosts=hosts,
-        database=doc.get("database"),
-        php=doc.get("php"),
-        live={k: doc[k] for k in ("hooks", "health", "notify") if k in doc},
+        hooks=Hooks(**{point: tuple(commands) for point, commands in doc["hooks"].items()}),
+        health=Health(**doc["health"]) if "health" in doc else None,
+        php=_php(php) if php and php["after_switch"] in MODES else None,
+        webhook=doc["notify"]["webhook"] if "notify" in doc else None,
         shared_sources=sources,
     )
+
+
+def _php(php: dict[str, Any]) -> PhpRefresh:
+    """The after-switch step of a (filled) php section whose after_switch is not 'off'."""
+    url = php.get("url")
+    return PhpRefresh(
+        mode=php["after_switch"],
+        connect_to=php["connect_to"],
+        timeout=php["timeout"],
+        reload_command=php.get("reload_command"),
+        url=url.rstrip("/") if url else None,
+    )
+
+
+def _database(db: dict[str, Any]) -> Database:
+    """A host's (merged, filled) database section; the schema allows exactly its fields."""
+    return Database(**{**db, "max_age": parse_max_age(db["max_age"])})
 
 
 def _shared_source(file: Path, path: str, local: str) -> Path:
@@ -377,36 +446,44 @@ def _cli_value(raw: str) -> Any:
 def host_data(
     client: Client, host: dict[str, Any], release: str | None, upload: UploadSet | None = None
 ) -> dict[str, Any]:
-    """pyinfra host data for one host: SSH settings plus what deploy.py reads.
+    """pyinfra host data for one host: SSH settings, and the typed settings the runs read.
 
-    `upload` is the staged upload set of a deploy (None for rollback, status, restore).
+    `deploy`, `database`, `hooks`, `health`, `php` (see run.HostRun) are built here, once;
+    `release` is the release the inventory named (None for rollback, status, restore, where
+    `--data release` may name one; live.deploy_for puts it into `deploy`). `upload` is the
+    staged upload set of a deploy. Never a password (see database.remember_password).
     """
+    deploy = Deploy(
+        layout=Layout(
+            root=host.get("root"),  # None: the SSH user's home, found on the host
+            docroot=client.docroot,
+            shared_dirs=client.shared_dirs,
+            shared_files=client.shared_files,
+        ),
+        release=release or NO_RELEASE,
+        source=str(upload.folder) if upload else str(client.source),
+        exclude=client.exclude,
+        keep_releases=client.keep_releases,
+        deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",
+        copy_mode=client.copy_mode,
+        shared_sources=tuple(sorted((p, str(local)) for p, local in client.shared_sources.items())),
+        shared_mode=client.shared_mode,
+        shared_group=client.shared_group,
+        digest=upload.digest if upload else None,
+    )
     data: dict[str, Any] = {
-        "root": host.get("root"),  # None: the SSH user's home, found on the host
-        "source": str(client.source),
-        "upload_dir": str(upload.folder) if upload else None,
-        "upload_digest": upload.digest if upload else None,
-        "exclude": list(client.exclude),
-        "docroot": client.docroot,
-        "shared_dirs": list(client.shared_dirs),
-        "shared_files": list(client.shared_files),
-        "keep_releases": client.keep_releases,
-        "copy_mode": client.copy_mode,
-        "shared_mode": client.shared_mode,
-        "shared_group": client.shared_group,
-        "shared_sources": {path: str(local) for path, local in client.shared_sources.items()},
         "release": release,
         "client_file": str(client.file),
-        "deployed_by": f"{getpass.getuser()}@{socket.gethostname()}",
+        "deploy": deploy,
+        "database": _database(host["database"]) if "database" in host else None,
+        "hooks": client.hooks,
+        "health": client.health,
+        "php": client.php,
+        "webhook": client.webhook,
     }
-    if "database" in host:
-        data["database"] = database_host_data(host["database"])
-    data.update(client.live)
-    if client.php:
-        data["php"] = dict(client.php)
     if host["name"].startswith("@local"):
         return data
-    policy = host.get("host_key_policy", "strict")
+    policy = host["host_key_policy"]
     data["ssh_strict_host_key_checking"] = "yes" if policy == "strict" else "accept-new"
     for key, pyinfra_key in (
         ("hostname", "ssh_hostname"),
@@ -418,16 +495,6 @@ def host_data(
         if key in host:
             data[pyinfra_key] = host[key]
     return data
-
-
-def database_host_data(db: dict[str, Any]) -> dict[str, Any]:
-    """The host data of a (merged) database section: defaults filled in, never a password."""
-    return {
-        **db,
-        "dir": db.get("dir", DEFAULT_DIR),
-        "max_age": db.get("max_age", DEFAULT_MAX_AGE),
-        "keep": db.get("keep", DEFAULT_KEEP),
-    }
 
 
 def read_passwords(

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
 
+from .layout import HostDataValue
 from .release_name import RELEASE_NAME
 
-DEFAULT_DIR = "backups"
-DEFAULT_MAX_AGE = "1h"
-DEFAULT_KEEP = 5
 CNF_NAME = "mysqldump.cnf"  # .atomic-deploy/mysqldump.cnf while a dump runs (mode 0600)
 DUMP_TMP_PREFIX = ".tmp-"  # backups/.tmp-<final name>: a dump being written
 
@@ -67,38 +64,21 @@ def format_window(seconds: int) -> str:
 
 
 @dataclass(frozen=True)
-class Database:
-    """One host's `database` settings (see config.database_host_data); no password."""
+class Database(HostDataValue):
+    """One host's `database` settings, its own keys over the client's (host data 'database',
+    see config.host_data); defaults come from the schema; never a password.
+    """
 
     name: str
+    dir: str
+    max_age: int  # seconds
+    keep: int
     user: str | None = None
     host: str | None = None
     port: int | None = None
     socket: str | None = None
     password_env: str | None = None
     defaults_file: str | None = None
-    dir: str = DEFAULT_DIR
-    max_age: int = 3600  # seconds
-    keep: int = DEFAULT_KEEP
-
-    @classmethod
-    def from_host_data(cls, data: Any) -> Database | None:
-        """The host's database, or None when the client describes none."""
-        spec = data.get("database")
-        if not spec:
-            return None
-        return cls(
-            name=spec["name"],
-            user=spec.get("user"),
-            host=spec.get("host"),
-            port=spec.get("port"),
-            socket=spec.get("socket"),
-            password_env=spec.get("password_env"),
-            defaults_file=spec.get("defaults_file"),
-            dir=spec.get("dir", DEFAULT_DIR),
-            max_age=parse_max_age(spec.get("max_age", DEFAULT_MAX_AGE)),
-            keep=int(spec.get("keep", DEFAULT_KEEP)),
-        )
 
     def dump_re(self) -> re.Pattern[str]:
         """Names of this database's complete dumps: <name>-<UTC stamp>[-<sha>].sql.gz."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .release_name import check_release_value
@@ -32,14 +32,24 @@ TMP_PREFIX = ".tmp-"  # releases/.tmp-<sha>-<run>: a release being built
 ASIDE_PREFIX = ".aside-"  # releases/.aside-<sha>-<run>: an edited/incomplete copy, kept a while
 
 
+class HostDataValue:
+    """A settings class pyinfra keeps in host data (built by config.host_data).
+
+    `pyinfra INVENTORY debug-inventory` prints host data as JSON through `to_json`.
+    """
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class Layout:
+class Layout(HostDataValue):
     """Where things live on one host; `root` None means the SSH user's home."""
 
     root: str | None
-    docroot: str = "htdocs"
-    shared_dirs: tuple[str, ...] = ("cache", "content", "storage")
-    shared_files: tuple[str, ...] = ()
+    docroot: str
+    shared_dirs: tuple[str, ...]
+    shared_files: tuple[str, ...]
 
     @property
     def shared_paths(self) -> list[tuple[str, str]]:
@@ -48,52 +58,30 @@ class Layout:
 
 
 @dataclass(frozen=True)
-class Deploy:
-    """Everything deploy.py needs for one host, read from its host data."""
+class Deploy(HostDataValue):
+    """Everything deploy.py needs for one host: host data 'deploy' (see config.host_data).
+
+    No defaults here: the schema's are filled into the client file's values (config.py).
+    """
 
     layout: Layout
-    release: str
+    release: str  # NO_RELEASE for a run about no particular release (see live.deploy_for)
     source: str  # the folder uploaded: the staged upload set (see upload.py)
     exclude: tuple[str, ...]
     keep_releases: int
     deployed_by: str
+    copy_mode: str  # copy | hardlink | reflink (how releases are made from the cache)
+    # (shared file, absolute local path): files uploaded to shared/ (see shared_sources.py)
+    shared_sources: tuple[tuple[str, str], ...]
     shared_mode: str | None = None  # e.g. "2775"; None: leave as created
     shared_group: str | None = None
-    copy_mode: str = "copy"  # copy | hardlink | reflink (how releases are made from the cache)
     digest: str | None = None  # of the upload set; written into the release (see upload.py)
-    # (shared file, absolute local path): files uploaded to shared/ (see shared_sources.py)
-    shared_sources: tuple[tuple[str, str], ...] = ()
 
-    @classmethod
-    def from_host_data(cls, data: Any) -> Deploy:
-        """Build from pyinfra host data (see config.host_data); re-checks `--data release`."""
-        return cls(
-            layout=Layout(
-                root=data.get("root"),
-                docroot=data.get("docroot", "htdocs"),
-                shared_dirs=tuple(data.get("shared_dirs", ("cache", "content", "storage"))),
-                shared_files=tuple(data.get("shared_files", ())),
-            ),
-            release=check_release_value(data.get("release"), "host data 'release'"),
-            source=data.get("upload_dir") or data.get("source"),
-            exclude=tuple(data.get("exclude", ())),
-            keep_releases=int(data.get("keep_releases", 5)),
-            deployed_by=data.get("deployed_by", "unknown"),
-            shared_mode=data.get("shared_mode"),
-            shared_group=data.get("shared_group"),
-            copy_mode=data.get("copy_mode") or "copy",
-            digest=_checked_digest(data.get("upload_digest")),
-            shared_sources=tuple(sorted((data.get("shared_sources") or {}).items())),
-        )
-
-
-def _checked_digest(value: Any) -> str | None:
-    """The upload set's digest from host data: 64 hex digits (it reaches a shell) or None."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
-        raise ValueError(f"host data 'upload_digest': {value!r} is not a sha256 digest")
-    return value
+    def __post_init__(self) -> None:
+        # Both reach shell commands; `release` may come from --data (see live.deploy_for).
+        check_release_value(self.release, "host data 'release'")
+        if self.digest is not None and not re.fullmatch(r"[0-9a-f]{64}", str(self.digest)):
+            raise ValueError(f"upload digest {self.digest!r} is not a sha256 digest")
 
 
 def release_path(root: str, sha: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from pyinfra import host
 from pyinfra.api.operation import OperationMeta
@@ -25,9 +26,23 @@ from pyinfra.api.operation import OperationMeta
 from .context import RunContext, run_context
 from .database import Database
 from .layout import NO_RELEASE, Deploy
-from .live import Health, Hooks, deploy_for, webhook_from_host_data
+from .live import Health, Hooks, deploy_for
 from .states import hooks, lock, notify
 from .states.php_reload import PhpRefresh
+
+
+def setting(key: str, kind: type, *, optional: bool = False) -> Any:
+    """The current host's host data `key`, as the inventory (config.host_data) built it.
+
+    Refuses anything else: e.g. a `--data deploy=...` on the command line would replace it.
+    """
+    value = host.data.get(key)
+    if isinstance(value, kind) or (optional and value is None):
+        return value
+    raise SystemExit(
+        f"atomic-deploy: host data '{key}' is {value!r}, not the client file's {kind.__name__} "
+        "settings: the inventory sets it, --data cannot replace it"
+    )
 
 
 @dataclass(frozen=True)
@@ -49,17 +64,16 @@ class HostRun:
         """From the current host's data. `existing`: the run is about a release already on the
         hosts (rollback, restore: `release` or none) rather than the one the inventory named.
         """
-        data = host.data
-        deploy = deploy_for(data, release) if existing else Deploy.from_host_data(data)
+        deploy = setting("deploy", Deploy)
         return cls(
-            deploy=deploy,
-            database=Database.from_host_data(data),
-            hooks=Hooks.from_host_data(data),
-            health=Health.from_host_data(data),
-            php=PhpRefresh.from_host_data(data),
-            webhook=webhook_from_host_data(data),
-            client_file=data.get("client_file") or "",
-            take_over_lock=data.get("take_over_lock") is True,
+            deploy=deploy_for(deploy, release) if existing else deploy,
+            database=setting("database", Database, optional=True),
+            hooks=setting("hooks", Hooks),
+            health=setting("health", Health, optional=True),
+            php=setting("php", PhpRefresh, optional=True),
+            webhook=setting("webhook", str, optional=True),
+            client_file=host.data.get("client_file") or "",
+            take_over_lock=host.data.get("take_over_lock") is True,
             context=run_context(host.state),
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 from pyinfra.api.state import StateStage
 
 from operations.context import run_context
+from operations.layout import Deploy, Layout
 
 
 class FakeState:
@@ -49,3 +50,25 @@ class FakeHost:
     def forget_reads(self) -> None:
         """The next deploy_state reads the fake host again."""
         run_context(self.state).reads.pop(self.name, None)
+
+
+def make_deploy(
+    root: str | None = "/srv/s",
+    release: str = "abcdef123456",
+    source: str = "/nonexistent",
+    *,
+    shared_dirs: tuple[str, ...] = ("cache", "content", "storage"),
+    shared_files: tuple[str, ...] = (),
+    shared_sources: dict[str, str] | None = None,
+) -> Deploy:
+    """A Deploy made by hand for a test (a real run's comes from config.host_data)."""
+    return Deploy(
+        layout=Layout(root, "htdocs", tuple(shared_dirs), tuple(shared_files)),
+        release=release,
+        source=source,
+        exclude=(),
+        keep_releases=5,
+        deployed_by="test@here",
+        copy_mode="copy",
+        shared_sources=tuple(sorted((shared_sources or {}).items())),
+    )

@@ -263,7 +263,7 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
     Ensure a complete dump of the database, younger than ``max_age``, is in the dump folder.
 
     + deploy: the host's Deploy settings (root, release, deployed_by)
-    + database: the host's Database settings (see database.Database.from_host_data)
+    + database: the host's Database settings (host data, see config.host_data)
 
     If the newest complete dump (``<dir>/<db>-<UTC time>-<sha>.sql.gz``) is fresh, nothing is
     dumped. Otherwise ``mysqldump --single-transaction --skip-lock-tables`` (with triggers,

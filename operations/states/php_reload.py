@@ -32,12 +32,10 @@ from pyinfra.api import QuoteString, StringCommand
 from .. import deploy_log
 from ..common import chain, preparing, say, wanted_state
 from ..facts import DeployState, deploy_state
-from ..layout import RELEASES_DIR, Deploy
+from ..layout import RELEASES_DIR, Deploy, HostDataValue
 from ..plan import current_release
 
 MODES = ("fpm-reload", "opcache-reset")
-DEFAULT_CONNECT_TO = "127.0.0.1"
-DEFAULT_TIMEOUT = 10
 FILE_PREFIX = ".atomic-deploy-opcache-"  # + 24 random hex digits + .php
 
 # The one-time file; @TOKEN@ becomes 48 random hex digits on the host.
@@ -88,36 +86,25 @@ esac
 
 
 @dataclass(frozen=True)
-class PhpRefresh:
-    """The client's `php` section, defaults filled in; None from host data means off."""
+class PhpRefresh(HostDataValue):
+    """The client's `php` section when a mode is on (host data 'php'; None: off)."""
 
-    mode: str
+    mode: str  # one of MODES
+    connect_to: str
+    timeout: int
     reload_command: str | None = None
-    url: str | None = None
-    connect_to: str = DEFAULT_CONNECT_TO
-    timeout: int = DEFAULT_TIMEOUT
-
-    @classmethod
-    def from_host_data(cls, data: Any) -> PhpRefresh | None:
-        php = data.get("php") or {}
-        mode = php.get("after_switch", "off")
-        if mode not in MODES:
-            return None
-        url = php.get("url")
-        return cls(
-            mode=mode,
-            reload_command=php.get("reload_command"),
-            url=url.rstrip("/") if url else None,
-            connect_to=php.get("connect_to", DEFAULT_CONNECT_TO),
-            timeout=int(php.get("timeout", DEFAULT_TIMEOUT)),
-        )
+    url: str | None = None  # without a trailing '/'
 
 
 def php_errors(php: dict[str, Any] | None, where: str = "php") -> list[str]:
-    """Rules of the `php` section the schema can't say well: each mode's keys, and only those."""
+    """Rules of the `php` section the schema can't say well: each mode's keys, and only those.
+
+    `php` is the section as written: with the schema's defaults filled in, connect_to would
+    always look given.
+    """
     if not php:
         return []
-    mode = php.get("after_switch", "off")
+    mode = php["after_switch"]  # required by the schema
     needs = {"fpm-reload": ("reload_command",), "opcache-reset": ("url",), "off": ()}[mode]
     belongs = {"reload_command": "fpm-reload", "url": "opcache-reset"}
     belongs |= {"connect_to": "opcache-reset"}

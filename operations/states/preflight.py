@@ -23,7 +23,7 @@ def host_ready(deploy: Deploy) -> Generator:
     """
     Ensure the host can take this deploy; otherwise stop it before anything changes.
 
-    + deploy: the host's Deploy settings (see layout.Deploy.from_host_data)
+    + deploy: the host's Deploy settings (host data, see config.host_data)
 
     Refuses when the deploy root is a file or not writable, rsync is missing on the host,
     ``current`` or the docroot link is a real directory or file, or ``releases/<sha>``

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fakes import FakeHost
+from fakes import FakeHost, make_deploy
 from helpers import SiteRepo
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -308,13 +308,11 @@ _CODE: set[str] = set()  # unquoted pieces seen with plain values: the operation
 
 def _code_pieces() -> set[str]:
     if not _CODE:
-        data = {
-            "root": "/srv/site", "release": "abcdef123456", "source": "/nonexistent",
-            "shared_dirs": ["cache", "a/b"], "shared_files": [".env", "c/d.txt"],
-        }  # fmt: skip
-        deploy = Deploy.from_host_data(data)
+        deploy = make_deploy(
+            "/srv/site", shared_dirs=("cache", "a/b"), shared_files=(".env", "c/d.txt")
+        )
         FACTS_READ.clear()
-        for state in _states(deploy, data["root"]):
+        for state in _states(deploy, "/srv/site"):
             for command in _commands(deploy, state):
                 if isinstance(command, StringCommand):
                     _CODE.update(_bare(command.bits))
@@ -354,8 +352,8 @@ def _check_all_commands(client_file: Path, site: Path) -> None:
     client = load_client(client_file)
     for entry in client.hosts:
         data = host_data(client, entry, "abcdef123456")
-        deploy = Deploy.from_host_data(data)
-        root = data["root"] or "/home/deploy"
+        deploy = data["deploy"]
+        root = deploy.layout.root or "/home/deploy"
         values = [root, deploy.layout.docroot, *deploy.layout.shared_dirs]
         values += list(deploy.layout.shared_files)
         tainted = [v for v in values if _needs_quoting(v)]
@@ -396,7 +394,7 @@ def test_metacharacters_in_every_value_stay_inside_quotes(tmp_path):
     _check_all_commands(client_file, site)
     # and every command is valid shell as a whole
     client = load_client(client_file)
-    deploy = Deploy.from_host_data(host_data(client, client.hosts[0], "abcdef123456"))
+    deploy = host_data(client, client.hosts[0], "abcdef123456")["deploy"]
     for state in _states(deploy, doc["root"]):
         for command in _commands(deploy, state):
             if isinstance(command, StringCommand):

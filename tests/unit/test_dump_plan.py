@@ -59,7 +59,7 @@ def test_age_in_words(seconds, words):
 
 
 def _db(**kw) -> Database:
-    return Database(**{"name": "craft", "max_age": 3600, "keep": 3, **kw})
+    return Database(**{"name": "craft", "dir": "backups", "max_age": 3600, "keep": 3, **kw})
 
 
 def _folder(*ages: int, now: int = 1_000_000, leftovers=()) -> DumpFolder:
@@ -216,11 +216,10 @@ def test_a_host_overrides_the_clients_database_keys(tmp_path):
         hosts=[{"name": "web1"}, {"name": "web2", "database": {"name": "craft2", "keep": 2}}],
     )
     data = [host_data(client, h, "a" * 12)["database"] for h in client.hosts]
-    assert data[0] == {
-        "name": "craft", "user": "craft", "password_env": "PW",
-        "dir": "backups", "max_age": "1h", "keep": 5,
-    }  # fmt: skip
-    assert data[1]["name"] == "craft2" and data[1]["keep"] == 2 and data[1]["user"] == "craft"
+    assert data[0] == Database(
+        name="craft", user="craft", password_env="PW", dir="backups", max_age=3600, keep=5
+    )
+    assert data[1].name == "craft2" and data[1].keep == 2 and data[1].user == "craft"
     assert read_passwords(client, {"PW": "s3cret"}) == {"web1": "s3cret", "web2": "s3cret"}
     assert "s3cret" not in repr(data)
 
@@ -249,7 +248,7 @@ def test_a_missing_password_variable_is_a_config_error(tmp_path, environ, state)
 
 def test_no_database_section_means_no_database_host_data(tmp_path):
     client = _load(tmp_path)
-    assert "database" not in host_data(client, client.hosts[0], "a" * 12)
+    assert host_data(client, client.hosts[0], "a" * 12)["database"] is None
 
 
 # --------------------------------------------------------------------------- the remote script

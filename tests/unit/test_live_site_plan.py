@@ -82,11 +82,12 @@ def test_hook_runs_as_written_with_quoted_environment(tmp_path):
     assert out.stdout == f"{A}||{root}/releases/{A}|web1\n3\n"
 
 
-def test_hooks_and_health_from_host_data():
-    hooks = Hooks.from_host_data({"hooks": {"before_switch": ["a", "b"]}})
+def test_hooks_and_health_from_the_client_file(tmp_path):
+    client = load_client(_client(tmp_path, hooks={"before_switch": ["a", "b"]}))
+    hooks = client.hooks
     assert hooks.before_switch == ("a", "b") and hooks.on_failure == ()
-    assert Health.from_host_data({}) is None
-    health = Health.from_host_data({"health": {"url": "http://x/{host}/h"}})
+    assert client.health is None
+    health = load_client(_client(tmp_path, health={"url": "http://x/{host}/h"})).health
     assert health.url_for("web2") == "http://x/web2/h" and health.status == 200
 
 
@@ -121,11 +122,10 @@ def server():
 
 
 def test_health_check_status_body_and_retries(server):
-    health = Health(url="", contains="ok", retries=2, delay=0.5, timeout=2)
+    health = Health(url="", status=200, contains="ok", retries=2, delay=0.5, timeout=2)
     assert check_once(health, f"{server}/good") is None
-    assert check_once(Health(url="", contains="nope"), f"{server}/good").endswith(
-        "does not contain 'nope'"
-    )
+    nope = Health(url="", status=200, contains="nope", retries=3, delay=1, timeout=5)
+    assert check_once(nope, f"{server}/good").endswith("does not contain 'nope'")
     sleeps = []
     problem = check(health, f"{server}/bad", sleep=sleeps.append)
     assert problem == f"GET {server}/bad: status 500, expected 200 (3 attempts)"
@@ -138,7 +138,8 @@ def test_webhook_failure_is_a_message_not_an_exception(server):
     assert post("http://127.0.0.1:9/hook", {"a": 1}, timeout=1)
 
 
-LAYOUT = Layout(root="/r")
+LAYOUT = Layout(root="/r", docroot="htdocs", shared_dirs=("cache", "content", "storage"),
+                shared_files=())  # fmt: skip
 
 
 def _tree(*lines: str) -> DeployState:
@@ -212,10 +213,12 @@ def test_live_site_sections_are_validated_and_reach_host_data(tmp_path):
         health={"url": "https://{host}.example/health", "contains": "ok"},
         notify={"webhook": "https://hooks.example/x"},
     )
-    assert load_client(file).live["health"]["contains"] == "ok"
+    assert load_client(file).health.contains == "ok"
     [(_, data)] = inventory_hosts(tmp_path / "client.py", argv=["pyinfra", "x.py", "deploy.py"])
-    assert data["hooks"] == {"before_switch": ["php craft migrate/all"]}
-    assert data["notify"]["webhook"] == "https://hooks.example/x"
+    assert data["hooks"] == Hooks(
+        before_switch=("php craft migrate/all",), after_switch=(), on_failure=()
+    )
+    assert data["webhook"] == "https://hooks.example/x"
     for bad, where in (
         ({"hooks": {"before": ["x"]}}, "hooks: unknown key 'before'"),
         ({"health": {"status": 200}}, "health: missing required key 'url'"),

@@ -30,15 +30,14 @@ def test_off_unless_the_client_enables_it(tmp_path):
     file = tmp_path / "client.yml"
     file.write_text(yaml.safe_dump({"source": "site", "hosts": [{"name": "web1"}]}))
     client = load_client(file)
-    assert "php" not in host_data(client, client.hosts[0], A)
-    assert PhpRefresh.from_host_data({}) is None
+    assert client.php is None and host_data(client, client.hosts[0], A)["php"] is None
     off = _load(tmp_path, {"after_switch": "off"})
-    assert PhpRefresh.from_host_data(host_data(off, off.hosts[0], A)) is None
+    assert off.php is None and host_data(off, off.hosts[0], A)["php"] is None
 
 
 def test_opcache_reset_settings_reach_the_host_data_with_defaults(tmp_path):
     client = _load(tmp_path, {"after_switch": "opcache-reset", "url": "https://www.example.com/"})
-    php = PhpRefresh.from_host_data(host_data(client, client.hosts[0], A))
+    php = host_data(client, client.hosts[0], A)["php"]
     assert php == PhpRefresh(
         mode="opcache-reset", url="https://www.example.com", connect_to="127.0.0.1", timeout=10
     )
@@ -109,12 +108,19 @@ def test_a_refresh_is_pending_after_each_switch_until_it_ran(state, pending):
 
 def test_commands_quote_every_path_and_setting():
     docroot = "/srv/it's here/releases/" + A + "/htdocs"
-    reset = PhpRefresh(mode="opcache-reset", url="http://127.0.0.1:8080")
+    reset = PhpRefresh(
+        mode="opcache-reset", url="http://127.0.0.1:8080", connect_to="127.0.0.1", timeout=10
+    )
     text = refresh_command(reset, docroot).get_raw_value()
     assert "dir='/srv/it'\"'\"'s here/releases/" in text
     assert "url=http://127.0.0.1:8080;" in text
     assert "/dev/urandom" in text and "trap 'rm -f \"$f\"' EXIT" in text
-    reload = PhpRefresh(mode="fpm-reload", reload_command="sudo -n systemctl reload php8.2-fpm")
+    reload = PhpRefresh(
+        mode="fpm-reload",
+        reload_command="sudo -n systemctl reload php8.2-fpm",
+        connect_to="127.0.0.1",
+        timeout=10,
+    )
     assert refresh_command(reload, docroot).get_raw_value() == (
         "timeout 10 sh -c 'sudo -n systemctl reload php8.2-fpm'"
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fakes import FakeHost
+from fakes import FakeHost, make_deploy
 from pyinfra.api import FileUploadCommand, OperationError
 from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_host, ctx_state
@@ -95,9 +95,7 @@ def test_a_shared_source_resolves_against_the_client_file(tmp_path):
     client = _load(tmp_path, shared_sources={".env": "secrets/a.env"})
     assert client.shared_sources == {".env": tmp_path / "secrets" / "a.env"}
     data = host_data(client, client.hosts[0], "abcdef123456")
-    assert Deploy.from_host_data(data).shared_sources == (
-        (".env", str(tmp_path / "secrets" / "a.env")),
-    )
+    assert data["deploy"].shared_sources == ((".env", str(tmp_path / "secrets" / "a.env")),)
 
 
 def test_a_shared_source_must_be_a_listed_shared_file(tmp_path):
@@ -148,11 +146,9 @@ def _run(op, deploy: Deploy, fake: _FakeHost) -> list[Any]:
 def _deploy(tmp_path: Path, content: str) -> Deploy:
     local = tmp_path / "local.env"
     local.write_text(content)
-    return Deploy.from_host_data(
-        {"root": "/srv/s", "release": "abcdef123456", "source": "/nonexistent",
-         "shared_dirs": ["cache"], "shared_files": [".env"],
-         "shared_sources": {".env": str(local)}}
-    )  # fmt: skip
+    return make_deploy(
+        shared_dirs=("cache",), shared_files=(".env",), shared_sources={".env": str(local)}
+    )
 
 
 def _state(kind: str, content: str | None = None) -> DeployState:
@@ -203,9 +199,7 @@ def test_a_link_at_the_shared_file_is_not_replaced(tmp_path):
 
 
 def test_a_missing_shared_file_fails_the_host_with_how_to_provide_it(tmp_path):
-    deploy = Deploy.from_host_data(
-        {"root": "/srv/s", "release": "abcdef123456", "source": "/x", "shared_files": [".env"]}
-    )
+    deploy = make_deploy(source="/x", shared_files=(".env",))
     state = DeployState(root="/srv/s", root_state="ok", shared=["dir"] * 3 + ["missing"])
     for stage in (StateStage.Prepare, StateStage.Execute):
         fake = _FakeHost(state, stage)
