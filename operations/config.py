@@ -41,6 +41,7 @@ from .layout import (
 from .live import Health, Hooks, uploads_source
 from .release_name import ReleaseError, check_release_value, resolve_release
 from .states.php_reload import MODES, PhpRefresh, php_errors
+from .states.shared import config_errors as shared_path_errors
 from .upload import Spec, UploadError, UploadSet, prepare
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "client.schema.json"
@@ -232,39 +233,7 @@ def _semantic_errors(doc: dict[str, Any], raw: dict[str, Any]) -> list[str]:
     for dup in sorted({n for n in names if names.count(n) > 1}):
         errors.append(f"hosts: the name '{dup}' is used more than once")
     docroot = doc["docroot"]
-    shared = [("shared_dirs", p) for p in doc["shared_dirs"]]
-    shared += [("shared_files", p) for p in doc["shared_files"]]
-    for i, (key, path) in enumerate(shared):
-        idx = doc[key].index(path)
-        if path == docroot:
-            errors.append(
-                f"{key}[{idx}]: '{path}' is the docroot; the served folder can't be shared"
-            )
-        for other_key, other in shared[:i] + shared[i + 1 :]:
-            if path == other:
-                errors.append(f"{key}[{idx}]: '{path}' is also listed in {other_key}")
-            elif path.startswith(other + "/"):
-                errors.append(
-                    f"{key}[{idx}]: '{path}' is inside the shared path '{other}' ({other_key})"
-                )
-    for i, output in enumerate(doc["build"]["output"]):
-        for key, path in shared:
-            if output == path or output.startswith(path + "/"):
-                errors.append(
-                    f"build.output[{i}]: '{output}' is the shared path '{path}' ({key}) or "
-                    "inside it: shared paths live on the hosts and are never uploaded"
-                )
-    listed = doc["shared_files"]
-    for path in doc["shared_sources"]:
-        if path not in listed:
-            where = f"shared_sources: '{path}'"
-            if path in doc["shared_dirs"]:
-                errors.append(f"{where} is a shared dir; only shared files can come from a "
-                              "local file")  # fmt: skip
-            else:
-                names = ", ".join(listed) or "none"
-                errors.append(f"{where} is not listed in shared_files (listed: {names}); "
-                              "add it there or fix the name")  # fmt: skip
+    errors += shared_path_errors(doc)
     client_db = doc.get("database")
     top = _database_errors(client_db, "database", docroot) if client_db is not None else []
     errors += top

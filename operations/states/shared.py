@@ -1,5 +1,8 @@
 """Shared paths, from the client's list to the link in each release and its repair.
 
+The client file's rules for them (`config_errors`, called by config.py before any host is
+contacted) are here too.
+
 A shared path (`shared_dirs`, `shared_files`) lives on the host in shared/<path> and survives
 releases: each release has a relative link in its place (`link_target`), made when the release
 is built (`link_commands`) and put back by the wanted state `shared_linked` when it drifted.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Generator
+from typing import Any
 
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand
@@ -23,6 +27,50 @@ from ..layout import PRESERVED_DIR, RELEASES_DIR, SHARED_DIR, Deploy
 
 def _q(*parts: str) -> QuoteString:
     return QuoteString(posixpath.join(*parts))
+
+
+def config_errors(doc: dict[str, Any]) -> list[str]:
+    """What is wrong with the client file's shared paths (defaults filled in), beyond the
+    schema: the docroot shared, a path listed twice or inside another, build output inside a
+    shared path, a shared_sources entry that is not a listed shared file."""
+    errors = []
+    shared = [("shared_dirs", p) for p in doc["shared_dirs"]]
+    shared += [("shared_files", p) for p in doc["shared_files"]]
+    for i, (key, path) in enumerate(shared):
+        idx = doc[key].index(path)
+        if path == doc["docroot"]:
+            errors.append(
+                f"{key}[{idx}]: '{path}' is the docroot; the served folder can't be shared"
+            )
+        for other_key, other in shared[:i] + shared[i + 1 :]:
+            if path == other:
+                errors.append(f"{key}[{idx}]: '{path}' is also listed in {other_key}")
+            elif path.startswith(other + "/"):
+                errors.append(
+                    f"{key}[{idx}]: '{path}' is inside the shared path '{other}' ({other_key})"
+                )
+    for i, output in enumerate(doc["build"]["output"]):
+        for key, path in shared:
+            if output == path or output.startswith(path + "/"):
+                errors.append(
+                    f"build.output[{i}]: '{output}' is the shared path '{path}' ({key}) or "
+                    "inside it: shared paths live on the hosts and are never uploaded"
+                )
+    listed = doc["shared_files"]
+    for path in doc["shared_sources"]:
+        if path not in listed:
+            where = f"shared_sources: '{path}'"
+            if path in doc["shared_dirs"]:
+                errors.append(
+                    f"{where} is a shared dir; only shared files can come from a local file"
+                )
+            else:
+                names = ", ".join(listed) or "none"
+                errors.append(
+                    f"{where} is not listed in shared_files (listed: {names}); add it there "
+                    "or fix the name"
+                )
+    return errors
 
 
 def link_target(path: str) -> str:
