@@ -26,7 +26,7 @@ import paramiko
 import yaml
 from pyinfra.api.exceptions import PyinfraError
 
-from .database import DEFAULT_DIR, DEFAULT_KEEP, DEFAULT_MAX_AGE, remember_password
+from .database import DEFAULT_DIR, DEFAULT_KEEP, remember_password
 from .layout import CACHE_DIR, CURRENT_LINK, META_DIR, RELEASES_DIR, SHARED_DIR
 from .live import uploads_source
 from .release_name import ReleaseError, check_release_value, resolve_release
@@ -425,7 +425,6 @@ def database_host_data(db: dict[str, Any]) -> dict[str, Any]:
     return {
         **db,
         "dir": db.get("dir", DEFAULT_DIR),
-        "max_age": db.get("max_age", DEFAULT_MAX_AGE),
         "keep": db.get("keep", DEFAULT_KEEP),
     }
 

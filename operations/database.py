@@ -16,7 +16,6 @@ from typing import Any
 from .release_name import RELEASE_NAME
 
 DEFAULT_DIR = "backups"
-DEFAULT_MAX_AGE = "1h"
 DEFAULT_KEEP = 5
 CNF_NAME = "mysqldump.cnf"  # .atomic-deploy/mysqldump.cnf while a dump runs (mode 0600)
 DUMP_TMP_PREFIX = ".tmp-"  # backups/.tmp-<final name>: a dump being written
@@ -78,7 +77,9 @@ class Database:
     password_env: str | None = None
     defaults_file: str | None = None
     dir: str = DEFAULT_DIR
-    max_age: int = 3600  # seconds
+    # seconds; None (the default): a dump made by this run before every switch. Set: the old
+    # rule, a dump younger than this counts (reruns included).
+    max_age: int | None = None
     keep: int = DEFAULT_KEEP
 
     @classmethod
@@ -96,7 +97,7 @@ class Database:
             password_env=spec.get("password_env"),
             defaults_file=spec.get("defaults_file"),
             dir=spec.get("dir", DEFAULT_DIR),
-            max_age=parse_max_age(spec.get("max_age", DEFAULT_MAX_AGE)),
+            max_age=parse_max_age(spec["max_age"]) if spec.get("max_age") else None,
             keep=int(spec.get("keep", DEFAULT_KEEP)),
         )
 
@@ -201,6 +202,19 @@ def parse_dump_folder(lines: list[str], database: Database) -> DumpFolder:
     return out
 
 
+@dataclass(frozen=True)
+class Switch:
+    """What this run does to the host's `current`, as read before the switch."""
+
+    host: str
+    live: str | None  # the release `current` points at now; None: none yet
+    release: str  # the release this run deploys
+
+    @property
+    def switches(self) -> bool:
+        return self.live != self.release
+
+
 @dataclass
 class DumpPlan:
     """What `fresh_dump_present` does: a new dump or not, and what to remove."""
@@ -211,19 +225,22 @@ class DumpPlan:
     leftovers: list[str] = field(default_factory=list)
 
 
-def plan_dump(folder: DumpFolder, database: Database) -> DumpPlan:
-    """Decide from the folder's state: is the newest complete dump fresh, what goes.
+def plan_dump(folder: DumpFolder, database: Database, switch: Switch | None = None) -> DumpPlan:
+    """Decide from the folder's state and the coming switch: a new dump or not, what goes.
 
-    Fresh means younger than max_age by the host's clock (mtime vs the host's `date`). Dumps
-    beyond `keep` are pruned oldest first, counting the new one when one is made; the newest
-    complete dump is never pruned.
+    Without max_age (the default), a run that switches the host to another release dumps
+    before it, whatever dumps exist; a run that switches nothing dumps nothing. With max_age,
+    the newest complete dump counts when it is younger than max_age by the host's clock
+    (mtime vs the host's `date`), switch or not. Dumps beyond `keep` are pruned oldest first,
+    counting the new one when one is made; the newest complete dump is never pruned.
     """
     if database.keep < 1:
         raise ValueError("keep must be at least 1")
+    if database.max_age is None and switch is None:
+        raise ValueError("without max_age, the dump depends on the switch: pass it")
     dumps = sorted(folder.dumps, key=lambda d: (d.mtime, d.name), reverse=True)
     complete = [d for d in dumps if d.intact]
     label = f"dump {database.name}"
-    window = format_window(database.max_age)
     damaged = [
         d.name for d in dumps if not d.intact and (not complete or d.mtime >= complete[0].mtime)
     ]
@@ -232,7 +249,14 @@ def plan_dump(folder: DumpFolder, database: Database) -> DumpPlan:
         if damaged
         else ""
     )
-    if not dumps:
+    if database.max_age is None:
+        target = f"releases/{switch.release}"
+        new = switch.switches
+        if new:
+            message = f"{label}: before switching {switch.host} to {target}{note} -> new dump"
+        else:
+            message = f"{label}: {target} is already live on {switch.host}: no dump{note}"
+    elif not dumps:
         new, message = True, f"{label}: no dump yet -> new dump"
     elif not complete:
         new, message = True, f"{label}: no complete dump yet{note} -> new dump"
@@ -242,6 +266,7 @@ def plan_dump(folder: DumpFolder, database: Database) -> DumpPlan:
             new, message = False, f"{label}: fresh ({format_age(age)} old){note}"
         else:
             new = True
+            window = format_window(database.max_age)
             message = (
                 f"{label}: newest is {format_age(age)} old (fresh is < {window}){note} -> new dump"
             )

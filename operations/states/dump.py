@@ -1,4 +1,5 @@
-"""Wanted state: a fresh, complete dump of the site's database exists before the switch."""
+"""Wanted state: a complete dump of the site's database, made before the switch (by default
+by the run that switches)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,15 @@ from ..database import (
     CNF_NAME,
     Database,
     DumpFolder,
+    Switch,
     option_file,
     parse_dump_folder,
     password_for,
     plan_dump,
 )
+from ..facts import deploy_state
 from ..layout import META_DIR, Deploy
+from ..plan import current_release
 
 # Runs under `sh -c` on the host; inputs arrive as shell variables set (quoted) before it:
 # r (root, empty = $HOME), dir (dump folder, relative to r), meta, cnf, df (defaults_file).
@@ -260,13 +264,16 @@ def dump_file_name(database: Database, sha: str, when: float | None = None) -> s
 @wanted_state
 def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
     """
-    Ensure a complete dump of the database, younger than ``max_age``, is in the dump folder.
+    Ensure that, before ``current`` switches, a complete dump of the database is in the dump
+    folder: one made by this run when it switches the host to another release (the default),
+    or, with ``max_age`` set, one younger than ``max_age``.
 
     + deploy: the host's Deploy settings (root, release, deployed_by)
     + database: the host's Database settings (see database.Database.from_host_data)
 
-    If the newest complete dump (``<dir>/<db>-<UTC time>-<sha>.sql.gz``) is fresh, nothing is
-    dumped. Otherwise ``mysqldump --single-transaction --skip-lock-tables`` (with triggers,
+    Whether this run switches is read from the host before the switch: ``current`` against
+    the release being deployed. A rerun of the live release dumps nothing (without max_age).
+    When a dump is due, ``mysqldump --single-transaction --skip-lock-tables`` (with triggers,
     routines and events where the user may dump them; ``--no-tablespaces`` when the user lacks
     PROCESS) is compressed into ``<dir>/.tmp-<name>``, checked (mysqldump's exit status, the
     gzip stream, the ``-- Dump completed`` trailer) and only then renamed into place, mode
@@ -301,7 +308,8 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
         )
         return
 
-    plan = plan_dump(folder, database)
+    live = current_release(deploy_state(deploy.layout, None))
+    plan = plan_dump(folder, database, Switch(host.name, live, deploy.release))
     root = folder.root
     meta = posixpath.join(root, META_DIR)
     cnf = posixpath.join(meta, CNF_NAME)
@@ -341,7 +349,7 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
         final,
         logline,
         cnf if password is not None else None,
-        prune=plan.prune,
+        prune=[n for n in plan.prune if n != final],  # not the new one (same release, same second)
         leftovers=plan.leftovers,
     )
     yield FunctionCommand(run_dump, (command, database.name), {})
