@@ -302,6 +302,12 @@ def load_client(file: str | Path) -> Client:
         host = {**ssh, **({"root": doc["root"]} if "root" in doc else {}), **entry}
         if "database" in doc or "database" in entry:
             host["database"] = {**doc.get("database", {}), **entry.get("database", {})}
+            if "download" in host["database"]:
+                own = "download" in entry.get("database", {})
+                where = f"hosts[{len(hosts)}].database" if own else "database"
+                download = host["database"]["download"]
+                folder = _download_folder(file, f"{where}.download.dir", download["dir"])
+                host["database"]["download"] = {**download, "dir": str(folder)}
         for key in ("key", "known_hosts"):
             if key in host:
                 host[key] = str((base / Path(host[key]).expanduser()).resolve())
@@ -344,6 +350,27 @@ def _shared_source(file: Path, path: str, local: str) -> Path:
             f.read(1)
     except OSError as e:
         raise ConfigError(f"{where}: cannot read {full}: {e.strerror}") from None
+    return full
+
+
+def _download_folder(file: Path, where: str, folder: str) -> Path:
+    """The local folder dumps are downloaded to (relative to the client file): absolute.
+
+    Checked here, before any host is contacted: it must be a folder this user may write, or
+    creatable as one (the download creates it, mode 0700); a dry run creates nothing.
+    """
+    full = (file.parent / Path(folder).expanduser()).resolve()
+    existing = full
+    while not existing.exists():
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is not a folder, so {full} cannot be created"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        action = "write in" if existing == full else f"create {full} in"
+        problem = f"this user may not {action} {existing}"
+    if problem:
+        raise ConfigError(f"{file}: {where}: {problem} (paths are relative to {file.parent})")
     return full
 
 

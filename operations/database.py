@@ -17,6 +17,7 @@ from .release_name import RELEASE_NAME
 
 DEFAULT_DIR = "backups"
 DEFAULT_KEEP = 5
+DEFAULT_DOWNLOAD_KEEP = 10
 CNF_NAME = "mysqldump.cnf"  # .atomic-deploy/mysqldump.cnf while a dump runs (mode 0600)
 DUMP_TMP_PREFIX = ".tmp-"  # backups/.tmp-<final name>: a dump being written
 
@@ -81,6 +82,8 @@ class Database:
     # rule, a dump younger than this counts (reruns included).
     max_age: int | None = None
     keep: int = DEFAULT_KEEP
+    download_dir: str | None = None  # absolute folder on the machine running pyinfra
+    download_keep: int = DEFAULT_DOWNLOAD_KEEP  # local copies per host and database
 
     @classmethod
     def from_host_data(cls, data: Any) -> Database | None:
@@ -99,6 +102,8 @@ class Database:
             dir=spec.get("dir", DEFAULT_DIR),
             max_age=parse_max_age(spec["max_age"]) if spec.get("max_age") else None,
             keep=int(spec.get("keep", DEFAULT_KEEP)),
+            download_dir=(spec.get("download") or {}).get("dir"),
+            download_keep=int((spec.get("download") or {}).get("keep", DEFAULT_DOWNLOAD_KEEP)),
         )
 
     def dump_re(self) -> re.Pattern[str]:

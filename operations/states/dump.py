@@ -1,5 +1,5 @@
 """Wanted state: a complete dump of the site's database, made before the switch (by default
-by the run that switches)."""
+by the run that switches), and optionally a verified copy of it off the server."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pyinfra.api import (
 from pyinfra.api.command import PyinfraCommand
 from pyinfra.api.host import Host
 
-from .. import deploy_log
+from .. import deploy_log, dump_download
 from ..common import chain, refuse, say, wanted_state
 from ..database import (
     CNF_NAME,
@@ -281,7 +281,9 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
     deploy before the switch. With ``password_env`` the password travels by SFTP into
     ``.atomic-deploy/mysqldump.cnf`` (created 0600 before it is written, removed afterwards):
     never in argv or output. Dumps beyond ``keep`` and leftovers of interrupted dumps are
-    removed; tables that are not InnoDB are named in a warning.
+    removed; tables that are not InnoDB are named in a warning. With ``download``, the new
+    dump (or the newest one, when it has no local copy) is then copied to the local folder
+    (see dump_download.py); a failed download fails the host before the switch, too.
 
     **Example:**
 
@@ -332,13 +334,20 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
             say(f"{label}: {database.dir}/ mode {folder.mode} -> 700")
             folder_path = QuoteString(posixpath.join(root, database.dir))
             steps.append(StringCommand("chmod", "700", folder_path))
+        # said before the first yield: a dry run looks no further than that
+        job = newest_copy_job(folder, database) if database.download_dir else None
         if steps:
             yield chain(*steps)
+        if job:
+            yield FunctionCommand(dump_download.download, (job, label), {})
         return
 
     final = dump_file_name(database, deploy.release)
     detail = f"{database.dir}/{final}"
     logline = deploy_log.line(deploy_log.DUMP, deploy.release, deploy.deployed_by, detail)
+    job = None
+    if database.download_dir:
+        job = copy_job(posixpath.join(root, database.dir, final), database, "the new dump")
     if password is not None:
         yield from option_file_uploaded(meta, cnf, database, password)
     elif folder.stale_cnf:
@@ -353,3 +362,33 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
         leftovers=plan.leftovers,
     )
     yield FunctionCommand(run_dump, (command, database.name), {})
+    if job:  # only once the dump is verified and in place (a failed dump stops the op)
+        yield FunctionCommand(dump_download.download, (job, label), {})
+
+
+def newest_copy_job(folder: DumpFolder, database: Database) -> dump_download.Download | None:
+    """The download of the newest complete dump, when the local folder has no copy of it."""
+    complete = [d for d in folder.dumps if d.intact]
+    if not complete:
+        return None
+    newest = max(complete, key=lambda d: (d.mtime, d.name))
+    if dump_download.copy_name(host.name, newest.name) in dump_download.list_folder(
+        database.download_dir
+    ):
+        return None
+    remote = posixpath.join(folder.root, database.dir, newest.name)
+    return copy_job(remote, database, f"{database.dir}/{newest.name} (no local copy yet)")
+
+
+def copy_job(remote: str, database: Database, what: str) -> dump_download.Download:
+    """The download of the dump at `remote` to the local folder, keeping download.keep copies
+    (said now, for the dry run)."""
+    label = f"dump {database.name}"
+    folder = database.download_dir
+    name = dump_download.copy_name(host.name, posixpath.basename(remote))
+    copies = dump_download.local_copies(dump_download.list_folder(folder), host.name, database)
+    prune = dump_download.to_prune(copies, name, host.name, database)
+    say(f"{label}: download {what} to {folder}/")
+    if prune:
+        say(f"{label}: remove local copies {', '.join(prune)} (keep {database.download_keep})")
+    return dump_download.Download(remote, folder, name, tuple(prune), tuple(copies.leftovers))

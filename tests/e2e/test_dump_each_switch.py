@@ -7,6 +7,7 @@ small database so row counts can be compared after a restore.
 from __future__ import annotations
 
 import calendar
+import gzip
 import os
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from helpers import (
     SiteRepo,
     SshHost,
     host_entry,
+    run,
     run_pyinfra,
     run_pyinfra_json,
     write_client,
@@ -153,3 +155,64 @@ def test_max_age_set_keeps_the_old_rule(client):
     assert os.readlink(c.root / "current") == f"releases/{second}"
     assert c.dumps() == [only]  # no new dump before that switch
     assert [e[1] for e in c.events()].count("dump") == 1
+
+
+def _restores(mariadb: MariaDB, dump: Path, original: str) -> None:
+    """Load `dump` into a fresh database with the mariadb client; same tables, same rows."""
+    copy = mariadb.create_database(f"{original}_copy")
+    run(["sh", "-c", f"gunzip -c '{dump}' | {' '.join(mariadb.client_argv(copy))}"])
+    assert mariadb.tables(copy) == mariadb.tables(original) == {"entries": 250, "users": 9}
+
+
+def test_the_new_dump_is_downloaded_verified_private_and_kept_to_n(client, mariadb, tmp_path):
+    c = client("t_download", download={"dir": "../local-backups", "keep": 2})
+    local = (tmp_path / "local-backups").resolve()  # relative to the client file's folder
+
+    dry = c.dry()
+    assert f"[web1] dump {c.db}: download the new dump to {local}/" in dry.stderr
+    assert not local.exists()  # a dry run creates nothing here either
+
+    c.deploy()
+    [dump] = c.dumps()
+    copy = local / f"web1--{dump.name}"
+    assert sorted(p.name for p in local.iterdir()) == [copy.name]  # no temp file left
+    assert local.stat().st_mode & 0o777 == 0o700
+    assert copy.stat().st_mode & 0o777 == 0o600
+    assert copy.read_bytes() == dump.read_bytes()  # complete
+    lines = gzip.decompress(copy.read_bytes()).rstrip().splitlines()
+    assert lines[-1].startswith(b"-- Dump completed")
+    _restores(mariadb, copy, c.db)
+
+    # retention: the newest 2 copies of this host and database; nothing else is touched
+    (local / "notes.txt").write_text("mine\n")
+    other_host = local / f"web2--{dump.name}"
+    other_host.write_bytes(b"web2's copy")
+    for n in (2, 3):
+        c.site.commit({"VERSION": f"{n}\n"})
+        c.deploy()
+    dumps = c.dumps()
+    assert len(dumps) == 3  # the host keeps its own 5
+    mine = sorted(p.name for p in local.glob("web1--*"))
+    assert mine == [f"web1--{d.name}" for d in dumps[-2:]]
+    assert (local / "notes.txt").read_text() == "mine\n" and other_host.exists()
+    assert all((local / n).stat().st_mode & 0o777 == 0o600 for n in mine)
+
+    # a lost local copy is fetched again by a rerun, which makes no new dump
+    (local / mine[-1]).unlink()
+    dry = c.dry()
+    assert f"download backups/{dumps[-1].name} (no local copy yet) to {local}/" in dry.stderr
+    c.deploy()
+    assert c.dumps() == dumps
+    assert (local / mine[-1]).read_bytes() == dumps[-1].read_bytes()
+
+
+def test_a_download_folder_that_cannot_be_made_stops_before_any_host(client, ssh_hosts, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder\n")
+    c = client("t_nofolder", download={"dir": "../a-file/backups"})
+    connections = ssh_hosts[0].connections()
+    proc = c.deploy(check=False)
+    assert proc.returncode == 2
+    assert "database.download.dir:" in proc.stderr
+    assert f"{tmp_path / 'a-file'} is not a folder" in proc.stderr
+    assert ssh_hosts[0].connections() == connections  # no host contacted
+    assert not c.root.exists()
