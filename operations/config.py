@@ -320,6 +320,12 @@ def load_client(file: str | Path) -> Client:
         host.pop("database", None)
         database = _host_database(doc, raw, i)
         if database is not None:
+            if "download" in database:
+                own = "download" in raw["hosts"][i].get("database", {})
+                where = f"hosts[{i}].database" if own else "database"
+                download = database["download"]
+                folder = _download_folder(file, f"{where}.download.dir", download["dir"])
+                database = {**database, "download": {**download, "dir": str(folder)}}
             host["database"] = database
         for key in ("key", "known_hosts"):
             if key in host:
@@ -363,7 +369,14 @@ def _php(php: dict[str, Any]) -> PhpRefresh:
 
 def _database(db: dict[str, Any]) -> Database:
     """A host's (merged, filled) database section; the schema allows exactly its fields."""
-    return Database(**{**db, "max_age": parse_max_age(db["max_age"])})
+    fields = {k: v for k, v in db.items() if k not in ("download", "max_age")}
+    download = db.get("download") or {}
+    return Database(
+        **fields,
+        max_age=parse_max_age(db["max_age"]) if "max_age" in db else None,
+        download_dir=download.get("dir"),
+        download_keep=download.get("keep"),
+    )
 
 
 def _shared_source(file: Path, path: str, local: str) -> Path:
@@ -382,6 +395,27 @@ def _shared_source(file: Path, path: str, local: str) -> Path:
             f.read(1)
     except OSError as e:
         raise ConfigError(f"{where}: cannot read {full}: {e.strerror}") from None
+    return full
+
+
+def _download_folder(file: Path, where: str, folder: str) -> Path:
+    """The local folder dumps are downloaded to (relative to the client file): absolute.
+
+    Checked here, before any host is contacted: it must be a folder this user may write, or
+    creatable as one (the download creates it, mode 0700); a dry run creates nothing.
+    """
+    full = (file.parent / Path(folder).expanduser()).resolve()
+    existing = full
+    while not existing.exists():
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is not a folder, so {full} cannot be created"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        action = "write in" if existing == full else f"create {full} in"
+        problem = f"this user may not {action} {existing}"
+    if problem:
+        raise ConfigError(f"{file}: {where}: {problem} (paths are relative to {file.parent})")
     return full
 
 

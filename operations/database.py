@@ -71,7 +71,9 @@ class Database(HostDataValue):
 
     name: str
     dir: str
-    max_age: int  # seconds
+    # seconds; None (the default): a dump made by this run before every switch. Set: the
+    # older rule, a dump younger than this counts (reruns included).
+    max_age: int | None
     keep: int
     user: str | None = None
     host: str | None = None
@@ -79,6 +81,8 @@ class Database(HostDataValue):
     socket: str | None = None
     password_env: str | None = None
     defaults_file: str | None = None
+    download_dir: str | None = None  # absolute folder on the machine running pyinfra
+    download_keep: int | None = None  # local copies per host and database
 
     def dump_re(self) -> re.Pattern[str]:
         """Names of this database's complete dumps: <name>-<UTC stamp>[-<sha>].sql.gz."""
@@ -181,6 +185,19 @@ def parse_dump_folder(lines: list[str], database: Database) -> DumpFolder:
     return out
 
 
+@dataclass(frozen=True)
+class Switch:
+    """What this run does to the host's `current`, as read before the switch."""
+
+    host: str
+    live: str | None  # the release `current` points at now; None: none yet
+    release: str  # the release this run deploys
+
+    @property
+    def switches(self) -> bool:
+        return self.live != self.release
+
+
 @dataclass
 class DumpPlan:
     """What `fresh_dump_present` does: a new dump or not, and what to remove."""
@@ -191,19 +208,22 @@ class DumpPlan:
     leftovers: list[str] = field(default_factory=list)
 
 
-def plan_dump(folder: DumpFolder, database: Database) -> DumpPlan:
-    """Decide from the folder's state: is the newest complete dump fresh, what goes.
+def plan_dump(folder: DumpFolder, database: Database, switch: Switch | None = None) -> DumpPlan:
+    """Decide from the folder's state and the coming switch: a new dump or not, what goes.
 
-    Fresh means younger than max_age by the host's clock (mtime vs the host's `date`). Dumps
-    beyond `keep` are pruned oldest first, counting the new one when one is made; the newest
-    complete dump is never pruned.
+    Without max_age (the default), a run that switches the host to another release dumps
+    before it, whatever dumps exist; a run that switches nothing dumps nothing. With max_age,
+    the newest complete dump counts when it is younger than max_age by the host's clock
+    (mtime vs the host's `date`), switch or not. Dumps beyond `keep` are pruned oldest first,
+    counting the new one when one is made; the newest complete dump is never pruned.
     """
     if database.keep < 1:
         raise ValueError("keep must be at least 1")
+    if database.max_age is None and switch is None:
+        raise ValueError("without max_age, the dump depends on the switch: pass it")
     dumps = sorted(folder.dumps, key=lambda d: (d.mtime, d.name), reverse=True)
     complete = [d for d in dumps if d.intact]
     label = f"dump {database.name}"
-    window = format_window(database.max_age)
     damaged = [
         d.name for d in dumps if not d.intact and (not complete or d.mtime >= complete[0].mtime)
     ]
@@ -212,7 +232,14 @@ def plan_dump(folder: DumpFolder, database: Database) -> DumpPlan:
         if damaged
         else ""
     )
-    if not dumps:
+    if database.max_age is None:
+        target = f"releases/{switch.release}"
+        new = switch.switches
+        if new:
+            message = f"{label}: before switching {switch.host} to {target}{note} -> new dump"
+        else:
+            message = f"{label}: {target} is already live on {switch.host}: no dump{note}"
+    elif not dumps:
         new, message = True, f"{label}: no dump yet -> new dump"
     elif not complete:
         new, message = True, f"{label}: no complete dump yet{note} -> new dump"
@@ -222,6 +249,7 @@ def plan_dump(folder: DumpFolder, database: Database) -> DumpPlan:
             new, message = False, f"{label}: fresh ({format_age(age)} old){note}"
         else:
             new = True
+            window = format_window(database.max_age)
             message = (
                 f"{label}: newest is {format_age(age)} old (fresh is < {window}){note} -> new dump"
             )

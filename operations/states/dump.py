@@ -1,4 +1,5 @@
-"""Wanted state: a fresh, complete dump of the site's database exists before the switch."""
+"""Wanted state: a complete dump of the site's database, made before the switch (by default
+by the run that switches), and optionally a verified copy of it off the server."""
 
 from __future__ import annotations
 
@@ -19,18 +20,21 @@ from pyinfra.api import (
 from pyinfra.api.command import PyinfraCommand
 from pyinfra.api.host import Host
 
-from .. import deploy_log
+from .. import deploy_log, dump_download
 from ..common import chain, refuse, say, wanted_state
 from ..database import (
     CNF_NAME,
     Database,
     DumpFolder,
+    Switch,
     option_file,
     parse_dump_folder,
     password_for,
     plan_dump,
 )
+from ..facts import deploy_state
 from ..layout import META_DIR, Deploy
+from ..plan import current_release
 
 # Runs under `sh -c` on the host; inputs arrive as shell variables set (quoted) before it:
 # r (root, empty = $HOME), dir (dump folder, relative to r), meta, cnf, df (defaults_file).
@@ -260,13 +264,16 @@ def dump_file_name(database: Database, sha: str, when: float | None = None) -> s
 @wanted_state
 def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
     """
-    Ensure a complete dump of the database, younger than ``max_age``, is in the dump folder.
+    Ensure that, before ``current`` switches, a complete dump of the database is in the dump
+    folder: one made by this run when it switches the host to another release (the default),
+    or, with ``max_age`` set, one younger than ``max_age``.
 
     + deploy: the host's Deploy settings (root, release, deployed_by)
     + database: the host's Database settings (host data, see config.host_data)
 
-    If the newest complete dump (``<dir>/<db>-<UTC time>-<sha>.sql.gz``) is fresh, nothing is
-    dumped. Otherwise ``mysqldump --single-transaction --skip-lock-tables`` (with triggers,
+    Whether this run switches is read from the host before the switch: ``current`` against
+    the release being deployed. A rerun of the live release dumps nothing (without max_age).
+    When a dump is due, ``mysqldump --single-transaction --skip-lock-tables`` (with triggers,
     routines and events where the user may dump them; ``--no-tablespaces`` when the user lacks
     PROCESS) is compressed into ``<dir>/.tmp-<name>``, checked (mysqldump's exit status, the
     gzip stream, the ``-- Dump completed`` trailer) and only then renamed into place, mode
@@ -274,7 +281,9 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
     deploy before the switch. With ``password_env`` the password travels by SFTP into
     ``.atomic-deploy/mysqldump.cnf`` (created 0600 before it is written, removed afterwards):
     never in argv or output. Dumps beyond ``keep`` and leftovers of interrupted dumps are
-    removed; tables that are not InnoDB are named in a warning.
+    removed; tables that are not InnoDB are named in a warning. With ``download``, the new
+    dump (or the newest one, when it has no local copy) is then copied to the local folder
+    (see dump_download.py); a failed download fails the host before the switch, too.
 
     **Example:**
 
@@ -301,7 +310,8 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
         )
         return
 
-    plan = plan_dump(folder, database)
+    live = current_release(deploy_state(deploy.layout, None))
+    plan = plan_dump(folder, database, Switch(host.name, live, deploy.release))
     root = folder.root
     meta = posixpath.join(root, META_DIR)
     cnf = posixpath.join(meta, CNF_NAME)
@@ -324,13 +334,20 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
             say(f"{label}: {database.dir}/ mode {folder.mode} -> 700")
             folder_path = QuoteString(posixpath.join(root, database.dir))
             steps.append(StringCommand("chmod", "700", folder_path))
+        # said before the first yield: a dry run looks no further than that
+        job = newest_copy_job(folder, database) if database.download_dir else None
         if steps:
             yield chain(*steps)
+        if job:
+            yield FunctionCommand(dump_download.download, (job, label), {})
         return
 
     final = dump_file_name(database, deploy.release)
     detail = f"{database.dir}/{final}"
     logline = deploy_log.line(deploy_log.DUMP, deploy.release, deploy.deployed_by, detail)
+    job = None
+    if database.download_dir:
+        job = copy_job(posixpath.join(root, database.dir, final), database, "the new dump")
     if password is not None:
         yield from option_file_uploaded(meta, cnf, database, password)
     elif folder.stale_cnf:
@@ -341,7 +358,37 @@ def fresh_dump_present(deploy: Deploy, database: Database) -> Generator:
         final,
         logline,
         cnf if password is not None else None,
-        prune=plan.prune,
+        prune=[n for n in plan.prune if n != final],  # not the new one (same release, same second)
         leftovers=plan.leftovers,
     )
     yield FunctionCommand(run_dump, (command, database.name), {})
+    if job:  # only once the dump is verified and in place (a failed dump stops the op)
+        yield FunctionCommand(dump_download.download, (job, label), {})
+
+
+def newest_copy_job(folder: DumpFolder, database: Database) -> dump_download.Download | None:
+    """The download of the newest complete dump, when the local folder has no copy of it."""
+    complete = [d for d in folder.dumps if d.intact]
+    if not complete:
+        return None
+    newest = max(complete, key=lambda d: (d.mtime, d.name))
+    if dump_download.copy_name(host.name, newest.name) in dump_download.list_folder(
+        database.download_dir
+    ):
+        return None
+    remote = posixpath.join(folder.root, database.dir, newest.name)
+    return copy_job(remote, database, f"{database.dir}/{newest.name} (no local copy yet)")
+
+
+def copy_job(remote: str, database: Database, what: str) -> dump_download.Download:
+    """The download of the dump at `remote` to the local folder, keeping download.keep copies
+    (said now, for the dry run)."""
+    label = f"dump {database.name}"
+    folder = database.download_dir
+    name = dump_download.copy_name(host.name, posixpath.basename(remote))
+    copies = dump_download.local_copies(dump_download.list_folder(folder), host.name, database)
+    prune = dump_download.to_prune(copies, name, host.name, database)
+    say(f"{label}: download {what} to {folder}/")
+    if prune:
+        say(f"{label}: remove local copies {', '.join(prune)} (keep {database.download_keep})")
+    return dump_download.Download(remote, folder, name, tuple(prune), tuple(copies.leftovers))

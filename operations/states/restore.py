@@ -49,8 +49,9 @@ printf '%s\n' "$logline" >>"$META_DIR/log"
 def dump_before(log: list[str], release: str) -> str | None:
     """File name of the dump written before the newest switch to `release` (by the deploy log).
 
-    A deploy writes a dump only when the newest one is older than max_age, so this is the
-    newest "dump" event before that "switch" event, whichever release it was made for.
+    A deploy dumps before every switch (with max_age set: only when the newest dump is older),
+    so this is the newest "dump" event before that "switch" event, whichever release it was
+    made for.
     """
     last_dump = found = None
     for e in deploy_log.parse(log):

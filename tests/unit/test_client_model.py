@@ -11,7 +11,7 @@ import yaml
 
 from operations import config
 from operations.config import host_data, load_client
-from operations.database import Database, parse_max_age
+from operations.database import Database
 from operations.layout import NO_RELEASE, Deploy
 from operations.live import Health, Hooks, deploy_for
 from operations.release_name import ReleaseError
@@ -75,7 +75,7 @@ def test_nested_defaults_are_filled(tmp_path):
     assert data["database"] == Database(
         name="craft",
         dir=db["dir"]["default"],
-        max_age=parse_max_age(db["max_age"]["default"]),
+        max_age=None,  # no default: a dump before every switch (docs/database.md)
         keep=db["keep"]["default"],
     )
     assert data["health"] == Health(
@@ -107,7 +107,7 @@ def test_the_code_has_no_defaults_of_its_own(tmp_path, monkeypatch):
         (defs["ssh"]["properties"], "host_key_policy", "accept-new"),
         (defs["hooks"]["properties"], "on_failure", ["echo failed"]),
         (defs["database"]["properties"], "dir", "dumps"),
-        (defs["database"]["properties"], "max_age", "2d"),
+        (defs["database"]["properties"]["download"]["properties"], "keep", 3),
         (defs["database"]["properties"], "keep", 11),
         (defs["health"]["properties"], "status", 204),
         (defs["health"]["properties"], "timeout", 7),
@@ -124,7 +124,7 @@ def test_the_code_has_no_defaults_of_its_own(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "SCHEMA_PATH", other)
     client = _load(
         tmp_path,
-        database={"name": "craft"},
+        database={"name": "craft", "download": {"dir": "dumps"}},
         health={"url": "https://x.example/"},
         php={"after_switch": "opcache-reset", "url": "https://x.example"},
     )
@@ -137,7 +137,7 @@ def test_the_code_has_no_defaults_of_its_own(tmp_path, monkeypatch):
     assert (client.build_commands, client.build_output) == (("true",), ("vendor",))
     assert data["ssh_strict_host_key_checking"] == "accept-new"
     assert data["hooks"].on_failure == ("echo failed",)
-    assert (data["database"].dir, data["database"].max_age) == ("dumps", 2 * 86400)
+    assert (data["database"].dir, data["database"].download_keep) == ("dumps", 3)
     assert data["database"].keep == 11
     health = data["health"]
     assert (health.status, health.timeout, health.retries, health.delay) == (204, 7, 1, 4)
@@ -167,7 +167,7 @@ def test_a_host_only_database_gets_the_defaults(tmp_path):
     )
     assert _models(client, 0)["database"] is None
     assert _models(client, 1)["database"] == Database(
-        name="craft", dir="backups", max_age=3600, keep=5
+        name="craft", dir="backups", max_age=None, keep=5
     )
 
 
