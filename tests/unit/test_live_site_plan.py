@@ -67,7 +67,7 @@ def test_deploy_after_a_rollback_works_normally():
 def test_rollback_target_missing_or_incomplete_is_explained():
     assert find_target(_state([C], DEPLOYED, current=C), None)[0] is None
     target, why = find_target(_state([B, C], DEPLOYED, current=C), A)
-    assert target is None and why == f"releases/{A} is not a complete release on this host"
+    assert target is None and why.startswith(f"releases/{A} is not a complete release on this host")
     full = A + "0" * 28
     assert find_target(_state([A, C], DEPLOYED, current=C), full) == (A, "")
 
