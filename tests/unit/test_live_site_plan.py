@@ -157,14 +157,14 @@ def _tree(*lines: str) -> DeployState:
 def test_status_report_of_a_converged_host():
     data = report("web1", _tree(), LAYOUT, lines=1)
     assert data["live"] == B and data["previous"] == A and data["live_by"] == "ann@laptop"
-    assert data["releases"] == [
+    assert [{k: r[k] for k in ("release", "live", "previous")} for r in data["releases"]] == [
         {"release": B, "live": True, "previous": False},
         {"release": A, "live": False, "previous": True},
     ]
     assert data["drift"] == [] and data["lock"] is None
     assert [e["event"] for e in data["history"]] == ["switch"]
     text = format_text(data)
-    assert f"releases, newest first: {B} (live), {A} (previous)" in text
+    assert f"releases, last live first: {B} (live), {A} (previous)" in text
     assert "drift: none" in text and "lock: free" in text
     json.dumps(data)
 
