@@ -18,7 +18,7 @@ from pyinfra import host
 
 from operations.layout import Layout
 from operations.run import HostRun
-from operations.states import hooks, php_reload, rollback, switch
+from operations.states import hooks, pending, php_reload, rollback, switch
 
 named = host.data.get("release")  # checked by the inventory: a release name, or None
 layout: Layout = HostRun.for_host(existing=True).deploy.layout
@@ -38,6 +38,14 @@ with run.guarded("rollback"):  # the deploy lock on every host, the webhook
     )
     run.before_switch(
         rollback.targets_agree(name="same rollback target on every host", named=named)
+    )
+
+    pending.changes_named(  # the commits this rollback leaves (dry run, webhook)
+        name="changes since the live release named",
+        layout=layout,
+        release=target or deploy.release,
+        source=host.data.get("source"),
+        show_paths=host.data.get("show_paths") is True,
     )
 
     # switch

@@ -64,6 +64,7 @@ class RunContext:
     notified: bool = False  # the webhook was told (once per run)
     printed: set[str] = field(default_factory=set)  # hosts whose status report was printed
     refused: set[str] = field(default_factory=set)  # hosts that refused while preparing
+    pending: dict[str, Any] = field(default_factory=dict)  # host -> pending.Pending
     handlers: set[str] = field(default_factory=set)  # callback handlers added to the State
 
     @property
