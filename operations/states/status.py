@@ -121,6 +121,18 @@ def drift(
     return found
 
 
+def dump_drift(dumps: DumpFolder | None) -> list[str]:
+    """The dump rows of "What a rerun fixes": leftovers of interrupted dumps (removed), a
+    partial or corrupt newest dump (not counted as fresh: the next deploy dumps again)."""
+    if dumps is None:
+        return []
+    found = [f"leftover of an interrupted dump: {name}" for name in dumps.leftovers]
+    newest = max(dumps.dumps, key=lambda d: d.mtime, default=None)
+    if newest is not None and not newest.intact:
+        found.append(f"the newest dump {newest.name} is partial or corrupt (not counted as fresh)")
+    return found
+
+
 def live_order(state: DeployState) -> list[str]:
     """Complete releases by when they were live (the deploy log), the live one first; then
     releases never live, most recently populated first."""
@@ -205,7 +217,8 @@ def report(
             keep_releases=deploy.keep_releases if deploy else None,
             shared_mode=deploy.shared_mode if deploy else None,
             shared_group=deploy.shared_group if deploy else None,
-        ),
+        )
+        + dump_drift(dumps),
         "history": events[-lines:] if lines > 0 else [],
     }
 

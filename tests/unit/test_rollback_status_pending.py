@@ -11,13 +11,14 @@ from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_host, ctx_state
 
 from operations.common import refuse
+from operations.database import DumpFile, DumpFolder
 from operations.deploy_log import line as log_line
 from operations.facts import parse_deploy_tree
 from operations.layout import Layout
 from operations.pending import Pending, pending_changes, sha_of, summary_text
 from operations.states.hooks import _previous
 from operations.states.rollback import match_release
-from operations.states.status import drift, format_text, live_order, report
+from operations.states.status import drift, dump_drift, format_text, live_order, report
 
 A, B, C = "aaaaaaa00001", "aaaaaaa00002-0123abcd", "cccccccccccc"
 
@@ -173,3 +174,15 @@ def test_the_webhook_text_is_one_paragraph_naming_what_happened():
     )
     ok = summary_text({**body, "failed_hosts": [], "outcome": "success"}, [])
     assert ok.endswith(": succeeded in 3.5 s.") and "\n" not in ok
+
+
+def test_status_names_dump_leftovers_and_a_partial_newest_dump():
+
+    older = DumpFile("craft-1.sql.gz", mtime=1, size=10, recorded=10)
+    cut = DumpFile("craft-2.sql.gz", mtime=2, size=5, recorded=10)
+    folder = DumpFolder(dumps=[cut, older], leftovers=[".tmp-craft-3.sql.gz"])
+    assert dump_drift(folder) == [
+        "leftover of an interrupted dump: .tmp-craft-3.sql.gz",
+        "the newest dump craft-2.sql.gz is partial or corrupt (not counted as fresh)",
+    ]
+    assert dump_drift(DumpFolder(dumps=[older])) == [] and dump_drift(None) == []
