@@ -186,3 +186,13 @@ def test_status_names_dump_leftovers_and_a_partial_newest_dump():
         "the newest dump craft-2.sql.gz is partial or corrupt (not counted as fresh)",
     ]
     assert dump_drift(DumpFolder(dumps=[older])) == [] and dump_drift(None) == []
+
+
+def test_pyinfra_exits_non_zero_when_a_host_failed_while_preparing():
+    """adapter.count_as_failed relies on the CLI's exit reading State.failed_hosts (--dry too)."""
+    import inspect
+
+    from pyinfra_cli import cli
+
+    assert "state.failed_hosts" in inspect.getsource(cli._exit)
+    assert "sys.exit(1)" in inspect.getsource(cli._exit)
