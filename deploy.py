@@ -1,18 +1,22 @@
 """Deploy one release of a client's site: the deploy's phases, with its wanted states.
 
 pyinfra inventories/client1.py deploy.py          # shows what would change, asks, applies
-pyinfra inventories/client1.py deploy.py --dry    # only shows
+pyinfra inventories/client1.py deploy.py --dry    # only shows (with the commits since the live
+                                                  # release; --data show_paths=true lists files)
 
 Every state reads the host and changes only what differs, so a rerun is also a repair.
 Phases, as Capistrano names them: prepare the host, publish the release on every host,
 switch to it (on every host or on none), finish.
 """
 
+from pyinfra import host
+
 from operations.run import HostRun
 from operations.states import (
     dump,
     health,
     hooks,
+    pending,
     php_reload,
     preflight,
     prune,
@@ -30,6 +34,13 @@ docroot = deploy.layout.docroot
 
 # prepare: the host can take the release (checked before anything changes, the lock included)
 preflight.host_ready(name="host ready for the deploy", deploy=deploy)
+pending.changes_named(  # the commits and files since the live release (dry run, webhook)
+    name="changes since the live release named",
+    layout=deploy.layout,
+    release=sha,
+    source=host.data.get("source"),
+    show_paths=host.data.get("show_paths") is True,
+)
 
 with run.guarded("deploy"):  # the deploy lock on every host, on_failure hooks, the webhook
     tree.tree_present(name="tree present", deploy=deploy)

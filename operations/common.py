@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from pyinfra import host, logger
-from pyinfra.api import OperationError, QuoteString, StringCommand, operation
+from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.api.state import BaseStateCallback, State
 
 from . import pyinfra_adapter as adapter
@@ -29,6 +29,8 @@ def wanted_state(func: Callable[..., Generator]) -> Callable:
     @functools.wraps(func)
     def tracked(*args, **kwargs) -> Generator:
         run = run_context(host.state)
+        if preparing() and host.name in run.refused:
+            return  # the host refused: it stops there, nothing after it is prepared
         changed = False
         read = None
         commands = func(*args, **kwargs)
@@ -66,11 +68,19 @@ def say(message: str) -> None:
 def refuse(message: str) -> Iterator[StringCommand]:
     """Stop this host with `message`, before anything changes.
 
-    While preparing, raising aborts the whole run before any host changes. Executing (`-y`
-    skips preparing), a failing command fails this host; FAIL_PERCENT = 0 then stops the others.
+    While preparing, the host says `message` as one error line and is counted as failed, so
+    a dry run exits non-zero; its following operations are not prepared (`wanted_state`), and
+    the other hosts still say whether they would stop too. (Raising here would end the run
+    at the first host, shown as pyinfra's "Operation error in <file> line <n>".) Executing
+    (`-y` skips preparing; after the prompt the checks run again), a failing command fails
+    this host; FAIL_PERCENT = 0 then stops the others, and the barrier keeps every host from
+    switching.
     """
     if preparing():
-        raise OperationError(f"{host.name}: {message}")
+        host.log_styled(message, fg="red", log_func=logger.error)
+        run_context(host.state).refused.add(host.name)
+        adapter.count_as_failed(host.state)
+        return
     # pyinfra prints a failed command's output, prefixed by the host: that is the message.
     yield StringCommand("echo", QuoteString(message), ">&2;", "exit", "1")
 

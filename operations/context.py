@@ -63,6 +63,8 @@ class RunContext:
     rollback_targets: dict[str, str] = field(default_factory=dict)  # host -> release
     notified: bool = False  # the webhook was told (once per run)
     printed: set[str] = field(default_factory=set)  # hosts whose status report was printed
+    refused: set[str] = field(default_factory=set)  # hosts that refused while preparing
+    pending: dict[str, Any] = field(default_factory=dict)  # host -> pending.Pending
     handlers: set[str] = field(default_factory=set)  # callback handlers added to the State
 
     @property

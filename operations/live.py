@@ -15,7 +15,7 @@ from .layout import NO_RELEASE, Deploy, HostDataValue
 
 # Deploy files that work on releases already on the hosts.
 NO_UPLOAD_FILES = ("rollback.py", "status.py", "restore_dump.py")
-HOOK_POINTS = ("before_switch", "after_switch", "on_failure")
+HOOK_POINTS = ("before_switch", "after_switch", "on_failure", "after_rollback")
 
 
 def uploads_source(argv: list[str]) -> bool:
@@ -38,6 +38,7 @@ class Hooks(HostDataValue):
     before_switch: tuple[str, ...]
     after_switch: tuple[str, ...]
     on_failure: tuple[str, ...]
+    after_rollback: tuple[str, ...]  # rollback.py: on each host whose current moved back
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pyinfra.api import QuoteString, State, StringCommand
 from pyinfra.api.state import StateStage
+from pyinfra.context import ctx_host
 
 
 def preparing(state: State) -> bool:
@@ -68,6 +69,16 @@ def when_run_stops(state: State, action: Callable[[State], None]) -> None:
         return decision
 
     state.should_raise_failed_hosts = should_raise
+
+
+def count_as_failed(state: State) -> None:
+    """Count the current host as failed while preparing, without stopping the preparation.
+
+    Relies on `State.failed_hosts`, which the CLI's exit (`_exit` in pyinfra_cli/cli.py)
+    reads: any failed host makes `--dry` (and every other run) exit 1. `State.fail_hosts`
+    is not used: it raises at once (FAIL_PERCENT), before the other hosts are prepared.
+    """
+    state.failed_hosts.add(ctx_host.get())  # the Host itself, not the `pyinfra.host` proxy
 
 
 def assign(name: str, value: str) -> StringCommand:

@@ -19,6 +19,7 @@ class FakeState:
         self.current_stage = stage
         self.callback_handlers: list[Any] = []
         self.config = SimpleNamespace(DIFF=False)
+        self.failed_hosts: set[Any] = set()
 
     def add_callback_handler(self, handler: Any) -> None:
         self.callback_handlers.append(handler)

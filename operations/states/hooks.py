@@ -9,6 +9,8 @@ log (``hook-failed``).
 * ``before_switch`` runs once every host has the release, only while the release is not live
   yet; deploy.py registers it with the barrier, so a failure means no host switches.
 * ``after_switch`` runs only on hosts whose ``current`` just changed.
+* ``after_rollback`` (rollback.py) runs only on hosts whose ``current`` just moved back, in
+  the release rolled back to; ATOMIC_PREVIOUS_RELEASE is the release it left.
 * ``on_failure`` runs on every host whose release was populated in this run, when the run
   fails later: the failing host when its operation fails, the others when pyinfra stops the
   run (see `arm_on_failure`). Their own failures are only reported.
@@ -53,9 +55,16 @@ def hook_command(folder: str, env: dict[str, str], command: str) -> StringComman
 
 
 def _previous(state: DeployState, sha: str) -> str | None:
-    """The release live before `sha`: the live one now, or (after the switch) the one before."""
+    """The release live before `sha`: the live one now, or (after the switch) the one before;
+    after a rollback to `sha`, the release it left."""
     live = current_release(state)
-    return live if live != sha else previous_release(state)
+    if live != sha:
+        return live
+    events = deploy_log.parse(state.log)
+    if events and events[-1].event == deploy_log.ROLLBACK and events[-1].release == sha:
+        left = events[-1].detail.removeprefix("named; left ").removeprefix("from ")
+        return left.split(" ", 1)[0].strip("-") or None
+    return previous_release(state)
 
 
 def _prepared(state: DeployState, deploy: Deploy, commands: tuple[str, ...]) -> list:
@@ -92,8 +101,8 @@ def hooks_run(deploy: Deploy, hooks: Hooks, point: str) -> Generator:
 
     + deploy: the host's Deploy settings
     + hooks: the client's Hooks
-    + point: ``"before_switch"`` (runs while the release is not live yet) or ``"after_switch"``
-      (give ``_if=<switch op>.did_change``)
+    + point: ``"before_switch"`` (runs while the release is not live yet), ``"after_switch"``
+      or ``"after_rollback"`` (give ``_if=<switch op>.did_change``)
 
     **Example:**
 

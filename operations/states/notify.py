@@ -6,7 +6,9 @@ process exits (the run failed). A webhook that fails or is slow (5 s timeout) on
 deploy's outcome does not depend on it. ``--dry`` sends nothing.
 
 The message: ``{"action", "release", "hosts", "failed_hosts", "outcome", "duration_seconds",
-"by", "client"}``; outcome is ``success`` or ``failure``.
+"by", "client", "changes", "text"}``; outcome is ``success`` or ``failure``; ``changes`` per
+host: the live release before, the commits and file counts (operations/pending.py); ``text``
+a one-paragraph summary, so Slack, Mattermost and Teams incoming webhooks take it as it is.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pyinfra.api import State
 
 from ..common import preparing, wanted_state
 from ..context import run_context
+from ..pending import summary_text
 from ..pyinfra_adapter import executing
 
 TIMEOUT = 5
@@ -33,16 +36,22 @@ def message(action: str, release: str, state: State, by: str, client: str) -> di
     """The JSON body for this run, from pyinfra's view of which hosts failed."""
     targeted = sorted(h.name for h in state.inventory if state.is_host_in_limit(h))
     failed = sorted(h.name for h in state.failed_hosts)
-    return {
+    run = run_context(state)
+    body: dict[str, Any] = {
         "action": action,
         "release": release,
         "hosts": targeted,
         "failed_hosts": failed,
         "outcome": "failure" if failed else "success",
-        "duration_seconds": round(time.monotonic() - run_context(state).started_monotonic, 1),
+        "duration_seconds": round(time.monotonic() - run.started_monotonic, 1),
         "by": by,
         "client": client,
     }
+    known = {name: run.pending[name] for name in targeted if name in run.pending}
+    body["changes"] = {name: changes.as_json() for name, changes in known.items()}
+    # Slack, Mattermost and Teams incoming webhooks show (and require) `text`.
+    body["text"] = summary_text(body, list(known.values()))
+    return body
 
 
 def post(url: str, body: dict[str, Any], timeout: float = TIMEOUT) -> str | None:

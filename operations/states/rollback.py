@@ -9,6 +9,7 @@ switch only happens when it succeeded on every host.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Generator
 
 from pyinfra import host
@@ -20,17 +21,48 @@ from ..facts import DeployState, deploy_state
 from ..layout import CURRENT_LINK, RELEASES_DIR, Layout
 from ..live import NO_RELEASE
 from ..plan import current_release, previous_release
-from ..release_name import SHA_LENGTH
+from ..release_name import RELEASE_RE, SHA_LENGTH
 from .switch import current_moved, move_current
+
+
+def match_release(names: list[str], named: str) -> tuple[str | None, str]:
+    """(the release among `names` that `named` means, or None; why not).
+
+    `named` is a sha of 7 to 40 hex digits, optionally with a `-<digest>`; release folders
+    are `<sha12>` or `<sha12>-<digest8>`. A short sha names the release whose sha starts with
+    it when exactly one does; several are listed (name more digits), none gets the closest
+    names (or the releases there are).
+    """
+    if named in names:
+        return named, ""
+    sha, _, digest = named.partition("-")
+    sha = sha[:SHA_LENGTH]
+    found = [
+        name
+        for name in names
+        if name.partition("-")[0].startswith(sha)
+        and (not digest or name.partition("-")[2] == digest)
+    ]
+    if len(found) == 1:
+        return found[0], ""
+    if found:
+        return None, (
+            f"{named} matches {len(found)} releases on this host ({', '.join(sorted(found))}): "
+            "name one with more digits"
+        )
+    near = difflib.get_close_matches(named, names, n=3, cutoff=0.5)
+    if near:
+        hint = f" (did you mean {' or '.join(near)}?)"
+    else:
+        hint = f" (releases here: {', '.join(sorted(names)) or 'none'})"
+    return None, f"{RELEASES_DIR}/{named} is not a complete release on this host{hint}"
 
 
 def find_target(state: DeployState, named: str | None) -> tuple[str | None, str]:
     """(release to point current at, or None; why not) for one host's state."""
     if named is not None:
-        for candidate in dict.fromkeys((named, named[:SHA_LENGTH])):
-            if state.complete(candidate):
-                return candidate, ""
-        return None, f"{RELEASES_DIR}/{named} is not a complete release on this host"
+        names = [n for n in state.entries if RELEASE_RE.match(n) and state.complete(n)]
+        return match_release(names, named)
     target = previous_release(state)
     if target is None:
         return None, "the deploy log names no earlier release that is still complete here"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
+from dataclasses import replace
 from typing import Any
 
 from pyinfra import host
@@ -29,7 +30,7 @@ from ..layout import (
 )
 from ..live import NO_RELEASE
 from ..manifest import parse_differences
-from ..plan import current_release, previous_release, release_order
+from ..plan import current_release, plan_prune, previous_release
 from ..release_name import RELEASE_RE
 from .dump import dump_folder
 from .lock import describe
@@ -45,40 +46,119 @@ def history(state: DeployState, lines: int) -> list[dict[str, str]]:
     return out[-lines:] if lines > 0 else []
 
 
-def drift(state: DeployState, layout: Layout) -> list[str]:
-    """What differs from what a deploy of the live release leaves (`state` read for it)."""
+def last_live(state: DeployState) -> str | None:
+    """The release the deploy log last made live (switch or rollback), if any."""
+    made_live = [e.release for e in deploy_log.parse(state.log) if e.event in deploy_log.MADE_LIVE]
+    return made_live[-1] if made_live else None
+
+
+def drift(
+    state: DeployState,
+    layout: Layout,
+    keep_releases: int | None = None,
+    shared_mode: str | None = None,
+    shared_group: str | None = None,
+) -> list[str]:
+    """What the next deploy of the live release would put back (docs/design.md, "What a rerun
+    fixes"), from `state` read for the live release (or, `current` missing or broken, for the
+    release the deploy log last made live).
+
+    `keep_releases`, `shared_mode`, `shared_group`: the client's settings (None: not checked).
+    """
     found = []
     live = current_release(state)
+    logged = last_live(state)
     have = state.link_target("current")
     if have is None:
-        found.append(f"{CURRENT_LINK} is {state.current}, not a link into {RELEASES_DIR}/")
+        what = "missing" if state.current == "missing" else f"a {state.current}, not a link"
+        found.append(f"{CURRENT_LINK} is {what}" + (f" (last live: {logged})" if logged else ""))
     elif live is None or not state.complete(live):
         found.append(f"{CURRENT_LINK} -> {have}, which is not a complete release")
+    elif logged and live != logged:
+        found.append(
+            f"{CURRENT_LINK} -> {have}, but the deploy log last made {RELEASES_DIR}/{logged} live"
+        )
     docroot_target = f"{CURRENT_LINK}/{layout.docroot}"
     if state.link_target("docroot") != docroot_target:
         found.append(f"{layout.docroot} is {state.docroot} (should be a link -> {docroot_target})")
-    if live and state.complete(live):
+    release = live if live and state.complete(live) else logged
+    if release and state.complete(release):
         if state.manifest == "changed":
             edits = ", ".join(parse_differences(state.differences)[:10])
-            found.append(f"{RELEASES_DIR}/{live} was changed on the server ({edits})")
+            found.append(f"{RELEASES_DIR}/{release} was changed on the server ({edits})")
         elif state.manifest == "missing":
-            found.append(f"{RELEASES_DIR}/{live} has no manifest")
+            found.append(f"{RELEASES_DIR}/{release} has no manifest")
         for i, (_kind, path) in enumerate(layout.shared_paths):
             want = f"link {link_target(path)}"
             if state.release_kind(i) != want:
                 found.append(
-                    f"{RELEASES_DIR}/{live}/{path} is {state.release_kind(i)} "
+                    f"{RELEASES_DIR}/{release}/{path} is {state.release_kind(i)} "
                     f"(should be a link -> {SHARED_DIR}/{path})"
                 )
-            if state.shared_kind(i) == "missing":
-                found.append(f"{SHARED_DIR}/{path} is missing")
+    for i, (kind, path) in enumerate(layout.shared_paths):
+        if state.shared_kind(i) == "missing":
+            what = "shared dir" if kind == "d" else "shared file"
+            found.append(f"{what} {SHARED_DIR}/{path} is missing")
+        elif kind == "d" and i in state.shared_meta:
+            mode, group = state.shared_meta[i]
+            if shared_mode and mode.lstrip("0") != shared_mode.lstrip("0"):  # as tree.py does
+                found.append(f"{SHARED_DIR}/{path} has mode {mode} (shared_mode {shared_mode})")
+            if shared_group and group != shared_group:
+                found.append(f"{SHARED_DIR}/{path} has group {group} (shared_group {shared_group})")
     found += [f"leftover temporary link {name}" for name in state.temp_links]
     found += [
         f"leftover of an interrupted run: {RELEASES_DIR}/{name}"
         for name in sorted(state.entries)
         if name.startswith(TMP_PREFIX)
     ]
+    if keep_releases is not None and keep_releases >= 1:
+        doomed = [n for n in plan_prune(state, keep_releases).delete if not n.startswith(".")]
+        if doomed:
+            found.append(
+                f"more releases than keep_releases ({keep_releases}): the next deploy prunes "
+                + ", ".join(doomed)
+            )
     return found
+
+
+def dump_drift(dumps: DumpFolder | None) -> list[str]:
+    """The dump rows of "What a rerun fixes": leftovers of interrupted dumps (removed), a
+    partial or corrupt newest dump (not counted as fresh: the next deploy dumps again)."""
+    if dumps is None:
+        return []
+    found = [f"leftover of an interrupted dump: {name}" for name in dumps.leftovers]
+    newest = max(dumps.dumps, key=lambda d: d.mtime, default=None)
+    if newest is not None and not newest.intact:
+        found.append(f"the newest dump {newest.name} is partial or corrupt (not counted as fresh)")
+    return found
+
+
+def live_order(state: DeployState) -> list[str]:
+    """Complete releases by when they were live (the deploy log), the live one first; then
+    releases never live, most recently populated first."""
+    live = current_release(state)
+    made_live: dict[str, int] = {}
+    used: dict[str, int] = {}
+    for i, e in enumerate(deploy_log.parse(state.log)):
+        if e.event in deploy_log.MADE_LIVE:
+            made_live[e.release] = i
+        if e.event in (deploy_log.POPULATED, *deploy_log.MADE_LIVE):
+            used[e.release] = i
+    names = [n for n in state.entries if RELEASE_RE.match(n) and state.complete(n)]
+    return sorted(
+        names,
+        key=lambda n: (n == live, made_live.get(n, -1), used.get(n, -1), n),
+        reverse=True,
+    )
+
+
+def previous_live(state: DeployState) -> str | None:
+    """The rollback target: the one rollback.py picks, or, `current` missing, the one it
+    would pick once `current` is back on the release the log last made live."""
+    logged = last_live(state)
+    if current_release(state) is None and logged:
+        state = replace(state, current=f"link {RELEASES_DIR}/{logged}")
+    return previous_release(state)
 
 
 def report(
@@ -87,11 +167,14 @@ def report(
     layout: Layout,
     dumps: DumpFolder | None = None,
     lines: int = 10,
+    deploy: Deploy | None = None,
 ) -> dict[str, Any]:
-    """Everything status.py shows for one host, as a JSON-ready dict."""
+    """Everything status.py shows for one host, as a JSON-ready dict (`deploy`: the client's
+    settings, for the drift of keep_releases and shared modes)."""
     live = current_release(state)
-    previous = previous_release(state)
+    previous = previous_live(state)
     events = history(state, len(state.log))
+    when_live = {e["release"]: e["time"] for e in events if e["event"] in deploy_log.MADE_LIVE}
     became_live = next(
         (
             e
@@ -101,9 +184,13 @@ def report(
         None,
     )
     releases = [
-        {"release": name, "live": name == live, "previous": name == previous}
-        for name in release_order(state)
-        if RELEASE_RE.match(name)
+        {
+            "release": name,
+            "live": name == live,
+            "previous": name == previous,
+            "last_live": when_live.get(name),
+        }
+        for name in live_order(state)
     ]
     newest = None
     if dumps is not None:
@@ -123,7 +210,15 @@ def report(
         "database": dumps is not None,
         "newest_dump": newest,
         "lock": describe(state.lock) if state.lock is not None else None,
-        "drift": drift(state, layout),
+        "last_live": last_live(state),
+        "drift": drift(
+            state,
+            layout,
+            keep_releases=deploy.keep_releases if deploy else None,
+            shared_mode=deploy.shared_mode if deploy else None,
+            shared_group=deploy.shared_group if deploy else None,
+        )
+        + dump_drift(dumps),
         "history": events[-lines:] if lines > 0 else [],
     }
 
@@ -139,12 +234,13 @@ def format_text(data: dict[str, Any]) -> str:
         )
         out.append(f"  live: {RELEASES_DIR}/{data['live']}{since}")
     else:
-        out.append("  live: none")
+        last = f" (last live: {RELEASES_DIR}/{data['last_live']})" if data["last_live"] else ""
+        out.append(f"  live: none{last}")
     marks = [
         r["release"] + (" (live)" if r["live"] else " (previous)" if r["previous"] else "")
         for r in data["releases"]
     ]
-    out.append(f"  releases, newest first: {', '.join(marks) or 'none'}")
+    out.append(f"  releases, last live first: {', '.join(marks) or 'none'}")
     if data["database"]:
         dump = data["newest_dump"]
         out.append(
@@ -185,13 +281,13 @@ def status_shown(deploy: Deploy, database: Database | None, as_json: bool, lines
         return
     printed.add(host.name)
     state = deploy_state(deploy.layout, NO_RELEASE)
-    live = current_release(state)
+    live = current_release(state) or last_live(state)  # current missing: the last live one
     if live:
         state = deploy_state(deploy.layout, live)
     dumps = None
     if database is not None:
         dumps = dump_folder(deploy, database)
-    data = report(host.name, state, deploy.layout, dumps, lines)
+    data = report(host.name, state, deploy.layout, dumps, lines, deploy)
     print(json.dumps(data, sort_keys=True) if as_json else format_text(data), flush=True)
     return
     yield

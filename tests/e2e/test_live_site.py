@@ -323,7 +323,7 @@ def test_status_of_a_converged_and_a_drifted_host(client):
         text.split(f"{name}: ", 1)[1].split("\nweb", 1)[0] for name in ("web1", "web2")
     )
     assert f"live: releases/{v2} (switch " in block1
-    assert f"releases, newest first: {v2} (live), {v1} (previous)" in block1
+    assert f"releases, last live first: {v2} (live), {v1} (previous)" in block1
     assert "drift: none" in block1 and "lock: free" in block1
     assert f"switch  {v2}" in block1  # history
     assert "htdocs is link /tmp" in block2

@@ -202,4 +202,9 @@ def test_debug_inventory_shows_the_settings_as_json(tmp_path):
     shown = json.loads(json.dumps(_models(client), default=json_encode))
     assert shown["deploy"]["layout"]["docroot"] == "htdocs"
     assert shown["database"]["password_env"] == "PW"
-    assert shown["hooks"] == {"before_switch": [], "after_switch": [], "on_failure": []}
+    assert shown["hooks"] == {
+        "before_switch": [],
+        "after_switch": [],
+        "on_failure": [],
+        "after_rollback": [],
+    }

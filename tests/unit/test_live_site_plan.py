@@ -67,7 +67,7 @@ def test_deploy_after_a_rollback_works_normally():
 def test_rollback_target_missing_or_incomplete_is_explained():
     assert find_target(_state([C], DEPLOYED, current=C), None)[0] is None
     target, why = find_target(_state([B, C], DEPLOYED, current=C), A)
-    assert target is None and why == f"releases/{A} is not a complete release on this host"
+    assert target is None and why.startswith(f"releases/{A} is not a complete release on this host")
     full = A + "0" * 28
     assert find_target(_state([A, C], DEPLOYED, current=C), full) == (A, "")
 
@@ -158,14 +158,14 @@ def _tree(*lines: str) -> DeployState:
 def test_status_report_of_a_converged_host():
     data = report("web1", _tree(), LAYOUT, lines=1)
     assert data["live"] == B and data["previous"] == A and data["live_by"] == "ann@laptop"
-    assert data["releases"] == [
+    assert [{k: r[k] for k in ("release", "live", "previous")} for r in data["releases"]] == [
         {"release": B, "live": True, "previous": False},
         {"release": A, "live": False, "previous": True},
     ]
     assert data["drift"] == [] and data["lock"] is None
     assert [e["event"] for e in data["history"]] == ["switch"]
     text = format_text(data)
-    assert f"releases, newest first: {B} (live), {A} (previous)" in text
+    assert f"releases, last live first: {B} (live), {A} (previous)" in text
     assert "drift: none" in text and "lock: free" in text
     json.dumps(data)
 
@@ -216,7 +216,7 @@ def test_live_site_sections_are_validated_and_reach_host_data(tmp_path):
     assert load_client(file).health.contains == "ok"
     [(_, data)] = inventory_hosts(tmp_path / "client.py", argv=["pyinfra", "x.py", "deploy.py"])
     assert data["hooks"] == Hooks(
-        before_switch=("php craft migrate/all",), after_switch=(), on_failure=()
+        before_switch=("php craft migrate/all",), after_switch=(), on_failure=(), after_rollback=()
     )
     assert data["webhook"] == "https://hooks.example/x"
     for bad, where in (
