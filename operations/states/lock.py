@@ -26,11 +26,10 @@ from pyinfra.api import QuoteString, State, StringCommand
 
 from ..common import preparing, refuse, say, wanted_state, when_host_stops
 from ..context import RunContext, run_context
-from ..facts import DeployState, deploy_state, fold_lock_into_read
+from ..facts import LOCK_DIR, DeployState, deploy_state, fold_lock_into_read
 from ..layout import META_DIR, Deploy
 from ..pyinfra_adapter import run_now
 
-LOCK_DIR = f"{META_DIR}/lock"
 STALE_AFTER = 3600  # seconds: a lock older than this is stale whoever holds it
 
 
