@@ -30,7 +30,7 @@ def script_text(name: str) -> str:
 def script(
     name: str, variables: Mapping[str, str], args: Sequence[str] = ()
 ) -> StringCommand:
-    """`v1='x' ; v2='y' ; set -- 'a1' 'a2' ; { <text of operations/sh/<name>> }`: one command.
+    """`v1='x'; v2='y'; set -- 'a1' 'a2' ; { <text of operations/sh/<name>> }`: one command.
 
     `set --` is always there, so a script never sees positional parameters it was not given;
     the braces (the text ends with a newline) let the command be followed by `;`, `&&` or `)`
@@ -40,6 +40,6 @@ def script(
     for var, value in variables.items():
         if not _NAME.fullmatch(var):
             raise ValueError(f"{var!r} is not a shell variable name")
-        parts += [assign(var, str(value)), ";"]
+        parts.append(StringCommand(assign(var, str(value)), ";", _separator=""))
     parts += ["set", "--", *map(QuoteString, args), ";", "{", script_text(name), "}"]
     return StringCommand(*parts)
