@@ -140,3 +140,16 @@ def test_lock_take_give_back_and_take_over(tmp_path):
     assert _sh(lock._release_command(root, "b"), tmp_path).returncode == 0
     assert not (tmp_path / "root" / LOCK_DIR).exists()
     assert oct((tmp_path / "root" / META_DIR).stat().st_mode & 0o777) == "0o700"
+
+
+def test_reflink_copy_clones_or_falls_back_to_a_full_copy(tmp_path):
+    from operations.copy_mode import FALLBACK_MARK, copy_command
+
+    src = tmp_path / "deploy cache"
+    (src / "htdocs").mkdir(parents=True)
+    (src / "htdocs" / "index.php").write_text("<?php")
+    dest = tmp_path / "release 'x'"
+    out = _sh(copy_command("reflink", str(src), str(dest)), tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout in ("", FALLBACK_MARK + "\n")  # which one depends on the file system
+    assert (dest / "htdocs" / "index.php").read_text() == "<?php"
