@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from operations import lock
 from operations.facts import LOCK_DIR, DeployTree, parse_deploy_tree
 from operations.layout import (
     CACHE_DIR,
@@ -19,6 +18,7 @@ from operations.layout import (
     SHARED_DIR,
 )
 from operations.shell import script, script_text
+from operations.states import lock
 
 SCRIPTS = Path(__file__).parents[2] / "operations" / "sh"
 HOSTILE = ["$(touch pwned)", "`touch pwned`", "it's", 'say "hi"', "a\nb", "; touch pwned", "-x"]
