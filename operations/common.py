@@ -100,9 +100,12 @@ def atomic_link(path: str, target: str) -> StringCommand:
     )  # fmt: skip
 
 
+TEMP_LINK_SUFFIX = ".atomic-deploy-tmp"
+
+
 def temp_link_name(name: str) -> str:
     """The temporary name `atomic_link` gives the new link to `name` before the rename."""
-    return f".{name}.atomic-deploy-tmp"
+    return f".{name}{TEMP_LINK_SUFFIX}"
 
 
 def chain(*commands: StringCommand) -> StringCommand:

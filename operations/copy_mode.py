@@ -20,6 +20,8 @@ from typing import Any
 from pyinfra import logger
 from pyinfra.api import QuoteString, StringCommand
 
+from .shell import script
+
 MODES = ("copy", "hardlink", "reflink")
 FALLBACK_MARK = "atomic-deploy: reflink-unsupported"
 FALLBACK_NOTICE = (
@@ -34,11 +36,7 @@ def copy_command(mode: str, src: str, dest: str) -> StringCommand:
     if mode == "hardlink":
         return StringCommand("cp", "-al", source, target)
     if mode == "reflink":
-        return StringCommand(
-            "{", "cp", "-a", "--reflink=always", source, target, "2>/dev/null", ";", "}",
-            "||", "{", "echo", QuoteString(FALLBACK_MARK), ";", "rm", "-rf", target, "&&",
-            "cp", "-a", source, target, ";", "}",
-        )  # fmt: skip
+        return script("copy_reflink.sh", {"src": src, "dest": dest, "mark": FALLBACK_MARK})
     if mode != "copy":
         raise ValueError(f"copy_mode must be one of {', '.join(MODES)}, not {mode!r}")
     return StringCommand("cp", "-a", source, target)

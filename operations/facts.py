@@ -13,95 +13,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import FactBase, QuoteString, State, StringCommand
+from pyinfra.api import FactBase, State, StringCommand
 from pyinfra.api.state import BaseStateCallback
 
+from .common import TEMP_LINK_SUFFIX
 from .context import run_context
-from .layout import MANIFEST, MARKER, META_DIR, NO_RELEASE, Layout
+from .layout import (
+    CACHE_DIR,
+    CURRENT_LINK,
+    LOG_FILE,
+    MANIFEST,
+    MARKER,
+    META_DIR,
+    NO_RELEASE,
+    RELEASES_DIR,
+    SHARED_DIR,
+    Layout,
+)
 from .manifest import listing_command
-from .pyinfra_adapter import assign, preparing
+from .pyinfra_adapter import preparing
+from .shell import script
 
-# Runs under `sh -c` on the host. Inputs arrive as shell variables set (quoted) before it:
-# r (root, empty = $HOME), sha, docroot, meta, marker, manifest, loglines, a `listing` function
-# (manifest.py), and the shared paths as "$@" ("d:path" / "f:path"). Shared paths are
-# reported by their index in "$@", so odd characters in them can't confuse parsing.
-_SCRIPT = r"""
-[ -n "$r" ] || r=$HOME
-printf 'root %s\n' "$r"
-if command -v rsync >/dev/null 2>&1; then echo 'rsync yes'; else echo 'rsync no'; fi
-if [ ! -e "$r" ] && [ ! -L "$r" ]; then echo 'rootstate missing'; exit 0; fi
-if [ ! -d "$r" ]; then echo 'rootstate notdir'; exit 0; fi
-cd "$r" 2>/dev/null || { echo 'rootstate unreadable'; exit 0; }
-if [ -w . ]; then echo 'rootstate ok'; else echo 'rootstate readonly'; fi
-kind() {
-  if [ -L "$1" ]; then printf 'link %s\n' "$(readlink "$1")"
-  elif [ -d "$1" ]; then
-    if [ -z "$(ls -A "$1" 2>/dev/null)" ]; then echo emptydir; else echo dir; fi
-  elif [ -f "$1" ]; then if [ -s "$1" ]; then echo file; else echo emptyfile; fi
-  elif [ -e "$1" ]; then echo other
-  else echo missing
-  fi
-}
-for d in deploy-cache releases shared "$meta"; do
-  [ -d "$d" ] && [ ! -L "$d" ] && printf 'dir %s\n' "$d"
-done
-printf 'top current %s\n' "$(kind current)"
-printf 'top docroot %s\n' "$(kind "$docroot")"
-for t in .*.atomic-deploy-tmp; do [ -L "$t" ] && printf 'tmplink %s\n' "$t"; done
-if [ -d "$meta/lock" ]; then
-  echo 'lockdir yes'
-  [ -f "$meta/lock/owner" ] && head -c 2000 "$meta/lock/owner" | sed 's/^/lock /'
-fi
-nl=$(printf '\nx'); nl=${nl%x}
-for e in releases/* releases/.[!.]*; do
-  [ -e "$e" ] || [ -L "$e" ] || continue
-  n=${e#releases/}
-  case $n in *"$nl"*) n=$(printf '%s' "$n" | tr '\n' '?');; esac
-  if [ -L "$e" ]; then t=link; elif [ -d "$e" ]; then t=dir; else t=other; fi
-  m=-
-  if [ "$t" = dir ] && [ -f "$e/$marker" ]; then m=$(head -n 1 "$e/$marker" | tr -dc 0-9a-f-); fi
-  printf 'entry %s %s %s\n' "$t" "${m:--}" "$n"
-done
-rel="releases/$sha"
-if [ -d "$rel" ] && [ ! -L "$rel" ] && [ -f "$rel/$marker" ]; then
-  printf 'digest %s\n' "$(sed -n 2p "$rel/$marker" | tr -dc 0-9a-f)"
-  if [ ! -f "$rel/$manifest" ]; then echo 'manifest missing'
-  elif (cd "$rel" && listing) | cmp -s - "$rel/$manifest"; then echo 'manifest ok'
-  else
-    echo 'manifest changed'
-    (cd "$rel" && listing) | diff "$rel/$manifest" - | grep '^[<>]' | head -n 50 | sed 's/^/diff /'
-  fi
-fi
-i=0
-for p in "$@"; do
-  path=${p#?:}
-  printf 'shared %s %s\n' "$i" "$(kind "shared/$path")"
-  [ -d "shared/$path" ] && printf 'sharedmeta %s %s\n' "$i" "$(stat -c '%a %G' "shared/$path")"
-  # A shared file's sha256 (never its content): shared_sources compares it with the local file.
-  case $p in f:*)
-    if [ -f "shared/$path" ] && [ ! -L "shared/$path" ] && s=$(sha256sum < "shared/$path"); then
-      printf 'sharedsum %s %s\n' "$i" "${s%% *}"
-    fi;;
-  esac
-  if [ -d "$rel" ] && [ ! -L "$rel" ]; then
-    k=$(kind "$rel/$path")
-    printf 'rel %s %s\n' "$i" "$k"
-    # Would moving the release's content into shared/ overwrite anything there?
-    case $k in
-      dir) (cd "$rel/$path" && find . ! -type d -exec sh -c \
-             'for f; do [ -e "$0/$f" ] || [ -L "$0/$f" ] && exit 1; done; exit 0' \
-             "$r/shared/$path" {} +) && m=yes || m=no
-           printf 'relmerge %s %s\n' "$i" "$m";;
-      file) case $(kind "shared/$path") in missing|emptyfile) m=yes;; *) m=no;; esac
-           printf 'relmerge %s %s\n' "$i" "$m";;
-    esac
-  fi
-  i=$((i + 1))
-done
-[ -f "$meta/log" ] && tail -n "$loglines" "$meta/log" | sed 's/^/log /'
-exit 0
-"""
 LOG_LINES = 1000  # how much of the deploy log a read brings back (history, prune order)
+LOCK_DIR = f"{META_DIR}/lock"  # the deploy lock (see lock.py): the read reports its owner
 
 
 @dataclass
@@ -162,55 +96,40 @@ class DeployState:
         return self.complete(sha) and self.manifest == "ok" and same_upload
 
 
-# Run before _SCRIPT when the read also takes the deploy lock (see `fold_lock_into_read`), with
-# $owner set to the lock's owner file. Only where the deploy can go on without creating
-# anything first: the root and .atomic-deploy/ exist, the host passes the preflight checks
-# (rsync, `current`/docroot not real folders or files, releases/<sha> absent or complete);
-# otherwise it does nothing and the lock is taken by its own command after preflight.
-# mkdir is atomic: of two concurrent deploys only one gets it; the read that follows
-# reports the lock's owner either way.
-_TAKE_LOCK = r"""
-( [ -n "$r" ] || r=$HOME
-  cd "$r" 2>/dev/null && [ -w . ] && [ -d "$meta" ] && [ ! -L "$meta" ] || exit 0
-  command -v rsync >/dev/null 2>&1 || exit 0
-  for x in current "$docroot"; do [ -L "$x" ] || [ ! -e "$x" ] || exit 0; done
-  if [ -e "releases/$sha" ] || [ -L "releases/$sha" ]; then
-    [ -d "releases/$sha" ] && [ ! -L "releases/$sha" ] && [ -f "releases/$sha/$marker" ] || exit 0
-  fi
-  mkdir "$meta/lock" 2>/dev/null || exit 0
-  (umask 077 && printf %s "$owner" > "$meta/lock/owner") || rm -rf "$meta/lock"
-)
-"""
-
-
 class DeployTree(FactBase):
     """The state of a deploy root: layout dirs, links, releases, shared paths, deploy log."""
 
     def command(
         self, root, sha, docroot, shared_dirs, shared_files, meta, marker, manifest, owner=None
     ):
-        assigns = [
-            StringCommand(assign(name, value), ";")
-            for name, value in (
-                ("r", root or ""),
-                ("sha", sha),
-                ("docroot", docroot),
-                ("meta", meta),
-                ("marker", marker),
-                ("manifest", manifest),
-                ("loglines", str(LOG_LINES)),
-            )
-        ]
-        paths = [QuoteString(f"d:{p}") for p in shared_dirs]
-        paths += [QuoteString(f"f:{p}") for p in shared_files]
-        listing = listing_command([*shared_dirs, *shared_files])
-        take = []
-        if owner is not None:  # this read also takes the deploy lock
-            take = [StringCommand(assign("owner", owner), ";"), _TAKE_LOCK]
-        return StringCommand(
-            *assigns, *take, "listing()", "{", listing, ";", "}", ";", "set", "--", *paths, ";",
-            _SCRIPT,
-        )  # fmt: skip
+        values = {
+            "r": root or "",
+            "sha": sha,
+            "docroot": docroot,
+            "meta": meta,
+            "lockdir": LOCK_DIR,
+            "marker": marker,
+            "manifest": manifest,
+            "current_link": CURRENT_LINK,
+            "releases_dir": RELEASES_DIR,
+        }
+        read = script(
+            "deploy_tree.sh",
+            {
+                **values,
+                "cache_dir": CACHE_DIR,
+                "shared_dir": SHARED_DIR,
+                "tmplink_suffix": TEMP_LINK_SUFFIX,
+                "logfile": LOG_FILE,
+                "loglines": str(LOG_LINES),
+                "listing": listing_command([*shared_dirs, *shared_files]).get_raw_value(),
+            },
+            [f"d:{p}" for p in shared_dirs] + [f"f:{p}" for p in shared_files],
+        )
+        if owner is None:
+            return read
+        # This read also takes the deploy lock (see fold_lock_into_read).
+        return StringCommand(script("take_lock.sh", {**values, "owner": owner}), ";", read)
 
     @staticmethod
     def default() -> DeployState:

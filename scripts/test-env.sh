@@ -13,8 +13,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-# php-fpm pulls in php8.2-opcache and php8.2-cli; curl is what the opcache-reset step uses
-packages=(openssh-server openssh-client rsync git mariadb-server mariadb-client nginx php-fpm curl)
+# php-fpm pulls in php8.2-opcache and php8.2-cli; curl is what the opcache-reset step uses;
+# the shellcheck package lints the host scripts (operations/sh/) and these
+packages=(openssh-server openssh-client rsync git mariadb-server mariadb-client nginx php-fpm curl
+          shellcheck)
 
 missing=()
 for p in "${packages[@]}"; do

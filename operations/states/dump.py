@@ -33,123 +33,17 @@ from ..database import (
     plan_dump,
 )
 from ..facts import deploy_state
-from ..layout import META_DIR, Deploy
+from ..layout import LOG_FILE, META_DIR, Deploy
 from ..plan import current_release
-
-# Runs under `sh -c` on the host; inputs arrive as shell variables set (quoted) before it:
-# r (root, empty = $HOME), dir (dump folder, relative to r), meta, cnf, df (defaults_file).
-_FACT_SCRIPT = r"""
-[ -n "$r" ] || r=$HOME
-printf 'root %s\n' "$r"
-printf 'now %s\n' "$(date +%s)"
-for t in mariadb-dump mysqldump mariadb mysql gzip; do
-  command -v "$t" >/dev/null 2>&1 && printf 'tool %s\n' "$t"
-done
-if [ -n "$df" ]; then
-  case $df in "~/"*) df=$HOME/${df#"~/"};; esac
-  if [ -f "$df" ] && [ -r "$df" ]; then echo 'defaults ok'; else echo 'defaults missing'; fi
-fi
-cd "$r" 2>/dev/null || exit 0
-[ -e "$meta/$cnf" ] && echo 'cnf stale'
-if [ -d "$dir" ]; then
-  printf 'folder ok %s\n' "$(stat -L -c %a "$dir")"
-  for f in "$dir"/*.sql.gz "$dir"/.tmp-*; do
-    [ -f "$f" ] || continue
-    printf 'file %s %s\n' "$(stat -L -c '%Y %s' "$f")" "${f##*/}"
-    # the size the dump had when it was verified: a differing size means damaged or cut short
-    [ -f "$dir/.${f##*/}.size" ] && \
-      printf 'recorded %s %s\n' "$(head -c 20 "$dir/.${f##*/}.size" | tr -dc 0-9)" "${f##*/}"
-  done
-elif [ -e "$dir" ] || [ -L "$dir" ]; then echo 'folder notdir'
-else echo 'folder missing'
-fi
-exit 0
-"""
-
-# The dump itself. Inputs: r (root), dir, db, final (file name), cnf (uploaded option file with
-# the password, or empty), df (the host's own option file, or empty), dbu/dbh/dbp/dbs (user,
-# host, port, socket: not secret, on argv only when there is no uploaded file), logline, and
-# "$@": "l:<name>" leftovers to remove first, "p:<name>" old dumps to prune after success.
-# dash has no pipefail: each pipeline's first exit status comes back through fd 3.
-_DUMP_SCRIPT = r"""
-umask 077
-cd "$r" || exit 1
-tmp=$dir/.tmp-$final
-err=$tmp.err
-tailf=$tmp.tail
-case $df in "~/"*) df=$HOME/${df#"~/"};; esac
-cleanup() { rm -f -- "$tmp" "$err" "$tailf"; [ -z "$cnf" ] || rm -f -- "$cnf"; }
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
-fail() { printf 'atomic-deploy: dump %s: %s\n' "$db" "$*" >&2; exit 1; }
-tell() { printf '%s %s\n' "$1" "$2"; }
-dumper=$(command -v mariadb-dump || command -v mysqldump) || fail 'mysqldump is not installed'
-client=$(command -v mariadb || command -v mysql)
-with_creds() {
-  prog=$1; shift
-  if [ -n "$cnf" ]; then "$prog" --defaults-file="$cnf" "$@"
-  elif [ -n "$df" ]; then
-    "$prog" --defaults-extra-file="$df" ${dbu:+"--user=$dbu"} ${dbh:+"--host=$dbh"} \
-      ${dbp:+"--port=$dbp"} ${dbs:+"--socket=$dbs"} "$@"
-  else
-    "$prog" ${dbu:+"--user=$dbu"} ${dbh:+"--host=$dbh"} ${dbp:+"--port=$dbp"} \
-      ${dbs:+"--socket=$dbs"} "$@"
-  fi
-}
-mkdir -p -- "$dir" && chmod 700 -- "$dir" || fail "cannot create the dump folder $dir"
-for a in "$@"; do case $a in l:*) rm -f -- "$dir/${a#l:}";; esac; done
-sql="SELECT CONCAT(TABLE_NAME, ' (', ENGINE, ')') FROM information_schema.TABLES"
-sql="$sql WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
-sql="$sql AND ENGINE <> 'InnoDB' ORDER BY TABLE_NAME"
-if [ -n "$client" ]; then
-  others=$(with_creds "$client" --batch --skip-column-names -e "$sql" -- "$db" 2>"$err") \
-    || fail "cannot connect to the database: $(cat "$err")"
-  others=$(printf '%s' "$others" | tr '\n' ',' | sed 's/,/, /g')
-  [ -z "$others" ] || tell warn "--single-transaction is consistent for InnoDB only: $others"
-fi
-events=--events routines=--routines tbs=
-while :; do
-  rc=$( { { with_creds "$dumper" --single-transaction --skip-lock-tables --triggers --comments \
-      $routines $events $tbs -- "$db" 2>"$err"; echo $? >&3; } | gzip -c >"$tmp"; } 3>&1 ) \
-    || fail "writing $tmp failed (disk full?)"
-  [ "$rc" = 0 ] && break
-  if [ -z "$tbs" ] && grep -q 'PROCESS privilege' "$err"; then
-    tbs=--no-tablespaces
-    tell note 'the user lacks the PROCESS privilege: dumping again with --no-tablespaces'
-  elif [ -n "$events" ] && grep -qi 'denied' "$err" && grep -qi 'event' "$err"; then
-    events=
-    tell note 'the user may not dump events: dumping again without --events'
-  elif [ -n "$routines" ] && grep -qi 'denied' "$err" \
-      && grep -qiE 'procedure|function|routine|proc' "$err"; then
-    routines=
-    tell note 'the user may not dump routines: dumping again without --routines'
-  else
-    fail "mysqldump failed (exit $rc): $(cat "$err")"
-  fi
-done
-[ -s "$err" ] && tell warn "mysqldump said: $(head -c 2000 "$err" | tr '\n' ' ')"
-vrc=$( { { gzip -dc -- "$tmp"; echo $? >&3; } | tail -n 5 >"$tailf"; } 3>&1 )
-[ "$vrc" = 0 ] || fail "the compressed dump is damaged (gzip -d exit $vrc); not kept"
-grep -q '^-- Dump completed' "$tailf" \
-  || fail "the dump lacks mysqldump's completion trailer ('-- Dump completed'); not kept"
-chmod 600 -- "$tmp" && mv -f -- "$tmp" "$dir/$final" || fail "cannot rename $tmp to $dir/$final"
-stat -c %s -- "$dir/$final" >"$dir/.$final.size" || fail "cannot record the dump's size"
-for a in "$@"; do case $a in p:*) rm -f -- "$dir/${a#p:}" "$dir/.${a#p:}.size";; esac; done
-printf '%s\n' "$logline" >>"$meta/log"
-tell done "$dir/$final $(stat -c %s -- "$dir/$final")"
-"""
+from ..shell import script
 
 
 class DumpFacts(FactBase):
     """The dump folder in one round trip: host clock, dumps (mtime, size), leftovers, tools."""
 
     def command(self, root, folder, meta, cnf, defaults_file):
-        return StringCommand(
-            *assign(r=root or "", dir=folder, meta=meta, cnf=cnf, df=defaults_file or ""),
-            _FACT_SCRIPT,
-        )
+        values = {"r": root or "", "dir": folder, "meta": meta, "cnf": cnf}
+        return script("dump_fact.sh", {**values, "df": defaults_file or ""})
 
     @staticmethod
     def default() -> list[str]:
@@ -157,14 +51,6 @@ class DumpFacts(FactBase):
 
     def process(self, output: list[str]) -> list[str]:
         return output
-
-
-def assign(**values: str) -> list[StringCommand]:
-    """`name='value';` shell assignments, every value quoted."""
-    return [
-        StringCommand(name + "=", QuoteString(str(value)), ";", _separator="")
-        for name, value in values.items()
-    ]
 
 
 def dump_folder(deploy: Deploy, database: Database) -> DumpFolder:
@@ -189,23 +75,22 @@ def dump_command(
     prune: list[str] = (),
     leftovers: list[str] = (),
 ) -> StringCommand:
-    """The remote command that writes, verifies and renames one dump (see _DUMP_SCRIPT)."""
+    """The remote command that writes, verifies and renames one dump (see sh/dump.sh)."""
     values = {
         "r": root,
         "dir": database.dir,
-        "meta": META_DIR,
+        "logfile": LOG_FILE,
         "db": database.name,
         "final": final,
         "cnf": cnf or "",
         **connection_values(database, plain=cnf is None),
         "logline": logline,
     }
-    args = [QuoteString(f"l:{n}") for n in leftovers] + [QuoteString(f"p:{n}") for n in prune]
-    return StringCommand(*assign(**values), "set", "--", *args, ";", _DUMP_SCRIPT)
+    return script("dump.sh", values, [f"l:{n}" for n in leftovers] + [f"p:{n}" for n in prune])
 
 
 def connection_values(database: Database, plain: bool) -> dict[str, str]:
-    """Shell variables df, dbu, dbh, dbp, dbs for the client programs (see _DUMP_SCRIPT).
+    """Shell variables df, dbu, dbh, dbp, dbs for the client programs (see sh/dump.sh).
 
     `plain`: no option file was uploaded, so the non-secret settings go on argv; otherwise
     they are in the uploaded file and these stay empty.

@@ -22,15 +22,15 @@ from collections.abc import Generator
 from typing import Any
 
 from pyinfra import host, logger
-from pyinfra.api import QuoteString, State, StringCommand
+from pyinfra.api import State, StringCommand
 
 from ..common import preparing, refuse, say, wanted_state, when_host_stops
 from ..context import RunContext, run_context
-from ..facts import DeployState, deploy_state, fold_lock_into_read
+from ..facts import LOCK_DIR, DeployState, deploy_state, fold_lock_into_read
 from ..layout import META_DIR, Deploy
 from ..pyinfra_adapter import run_now
+from ..shell import script
 
-LOCK_DIR = f"{META_DIR}/lock"
 STALE_AFTER = 3600  # seconds: a lock older than this is stale whoever holds it
 
 
@@ -76,42 +76,27 @@ def stale_reason(lock: dict[str, str], now: float | None = None) -> str | None:
     return None
 
 
-def _lock_path(root: str, *parts: str) -> QuoteString:
-    return QuoteString(posixpath.join(root, LOCK_DIR, *parts))
+def _lock_command(root: str, action: str, token: str, owner: str = "") -> StringCommand:
+    """sh/lock.sh: `action` take, take-over (a lock carrying `token`) or give-back."""
+    values = {
+        "meta": posixpath.join(root, META_DIR),
+        "lockdir": posixpath.join(root, LOCK_DIR),
+        "token": token,
+        "owner": owner,
+    }
+    return script("lock.sh", values, [action])
 
 
-def _acquire(
-    root: str, owner: str, replace_token: str | None
-) -> StringCommand:
+def _acquire(root: str, owner: str, replace_token: str | None) -> StringCommand:
     """mkdir the lock (after removing a stale one only if it still has that token)."""
-    steps: list[Any] = [
-        "mkdir", "-p", QuoteString(posixpath.join(root, META_DIR)), "&&",
-        "chmod", "700", QuoteString(posixpath.join(root, META_DIR)), "&&",
-    ]  # fmt: skip
-    if replace_token is not None:
-        steps += ["{", _owned_by(root, replace_token), "&&", "rm", "-rf", _lock_path(root), ";",
-                  "}", ";"]  # fmt: skip
-    steps += [
-        "mkdir", _lock_path(root), "2>/dev/null", "||",
-        "{", "echo", "locked:", ";", "cat", _lock_path(root, "owner"), "2>/dev/null", ";",
-        "exit", "1", ";", "}", ";",
-        "(", "umask", "077", "&&", "printf", "%s", QuoteString(owner), ">",
-        _lock_path(root, "owner"), ")",
-    ]  # fmt: skip
-    return StringCommand(*steps)
+    if replace_token is None:
+        return _lock_command(root, "take", "", owner)
+    return _lock_command(root, "take-over", replace_token, owner)
 
 
 def _release_command(root: str, token: str) -> StringCommand:
     """Remove the lock only if the run with `token` holds it (never someone else's)."""
-    return StringCommand(_owned_by(root, token), "&&", "rm", "-rf", _lock_path(root), "||", "true")
-
-
-def _owned_by(root: str, token: str) -> StringCommand:
-    """True if the lock's owner file carries `token` ("" : the lock has no owner file)."""
-    owner = _lock_path(root, "owner")
-    if not token:
-        return StringCommand("[", "!", "-e", owner, "]")
-    return StringCommand("grep", "-qxF", QuoteString(f"token={token}"), owner, "2>/dev/null")
+    return _lock_command(root, "give-back", token)
 
 
 def _give_back(run: RunContext, target: Any) -> None:

@@ -34,6 +34,7 @@ from ..common import chain, preparing, say, wanted_state
 from ..facts import DeployState, deploy_state
 from ..layout import RELEASES_DIR, Deploy, HostDataValue
 from ..plan import current_release
+from ..shell import script
 
 MODES = ("fpm-reload", "opcache-reset")
 FILE_PREFIX = ".atomic-deploy-opcache-"  # + 24 random hex digits + .php
@@ -55,35 +56,6 @@ if (!function_exists('opcache_reset') || !ini_get('opcache.enable')) {
     echo "opcache-reset: refused (opcache.restrict_api?)\\n";
 }
 """
-
-# Runs under `sh -c` on the host; inputs are shell variables set (quoted) before it:
-# dir (the new release's docroot), url (base URL), to (connect-to address, may be empty),
-# secs (timeout), php (the file's text).
-_RESET_SCRIPT = r"""
-fail() { printf 'php opcache-reset: %s\n' "$1" >&2; exit 1; }
-rnd() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
-command -v curl >/dev/null 2>&1 || fail 'curl is not installed on the host'
-[ -d "$dir" ] || fail "$dir is not a folder"
-rm -f "$dir/"@PREFIX@*.php
-tok=$(rnd 24); id=$(rnd 12)
-[ ${#tok} -eq 48 ] && [ ${#id} -eq 24 ] || fail 'could not read /dev/urandom'
-f="$dir/@PREFIX@$id.php"
-trap 'rm -f "$f"' EXIT
-trap 'exit 1' HUP INT TERM
-umask 077
-printf '%s' "$php" | sed "s/@TOKEN@/$tok/" > "$f" && chmod 0644 "$f" || fail "cannot write $f"
-out=$({
-  printf 'url = "%s/%s"\n' "$url" "${f##*/}"
-  printf 'header = "X-Atomic-Deploy-Token: %s"\n' "$tok"
-  [ -z "$to" ] || printf 'connect-to = "::%s:"\n' "$to"
-} | curl -K - -fsS --noproxy '*' --max-time "$secs" 2>&1)
-case $out in
-  *'opcache-reset: done'*) echo 'opcache-reset: done' ;;
-  *'opcache-reset: off'*) echo 'opcache-reset: OPcache is off in the web SAPI: nothing to do' ;;
-  *) fail "GET $url/<one-time file> failed: $(printf '%s' "$out" | head -c 300)" ;;
-esac
-""".replace("@PREFIX@", FILE_PREFIX)
-
 
 @dataclass(frozen=True)
 class PhpRefresh(HostDataValue):
@@ -135,18 +107,19 @@ def refresh_command(php: PhpRefresh, release_docroot: str) -> StringCommand:
         return StringCommand(
             "timeout", str(php.timeout), "sh", "-c", QuoteString(php.reload_command or "false")
         )
-    assigns = [
-        StringCommand(name + "=", QuoteString(value), ";", _separator="")
-        for name, value in (
-            ("dir", release_docroot),
-            ("url", php.url or ""),
-            ("to", php.connect_to),
-            ("secs", str(php.timeout)),
-            ("php", _RESET_PHP),
-        )
-    ]
+    reset = script(
+        "opcache_reset.sh",
+        {
+            "dir": release_docroot,
+            "url": php.url or "",
+            "to": php.connect_to,
+            "secs": str(php.timeout),
+            "php": _RESET_PHP,
+            "prefix": FILE_PREFIX,
+        },
+    )
     # A subshell: its EXIT trap removes the file before the log line is written.
-    return StringCommand("(", *assigns, _RESET_SCRIPT, ")")
+    return StringCommand("(", reset, ")")
 
 
 def describe(php: PhpRefresh) -> str:

@@ -12,38 +12,15 @@ import posixpath
 from collections.abc import Generator
 
 from pyinfra import host
-from pyinfra.api import StringCommand
 
 from .. import deploy_log
 from ..common import refuse, say, wanted_state
 from ..database import CNF_NAME, Database, format_age, password_for
 from ..facts import deploy_state
-from ..layout import META_DIR, RELEASES_DIR, Deploy
+from ..layout import LOG_FILE, META_DIR, RELEASES_DIR, Deploy
 from ..live import NO_RELEASE
-from .dump import assign, connection_values, dump_folder, option_file_uploaded
-
-# Inputs: r (root), file (dump, relative to r), db, cnf (uploaded option file or empty), df
-# (the host's option file or empty), dbu/dbh/dbp/dbs, logline. dash has no pipefail: the
-# first exit status of the pipeline comes back through fd 3.
-_RESTORE_SCRIPT = r"""
-umask 077
-cd "$r" || exit 1
-case $df in "~/"*) df=$HOME/${df#"~/"};; esac
-[ -z "$cnf" ] || trap 'rm -f -- "$cnf"' EXIT
-client=$(command -v mariadb || command -v mysql) || { echo 'mysql is not installed' >&2; exit 1; }
-set --
-if [ -n "$cnf" ]; then set -- --defaults-file="$cnf"
-elif [ -n "$df" ]; then set -- --defaults-extra-file="$df"
-fi
-if [ -z "$cnf" ]; then
-  set -- "$@" ${dbu:+"--user=$dbu"} ${dbh:+"--host=$dbh"} ${dbp:+"--port=$dbp"} \
-    ${dbs:+"--socket=$dbs"}
-fi
-rc=$( { { gzip -dc -- "$file"; echo $? >&3; } | "$client" "$@" -- "$db"; } 3>&1 ) || {
-  echo "loading $file into $db failed" >&2; exit 1; }
-[ "$rc" = 0 ] || { echo "$file is damaged (gzip exit $rc); the load stopped early" >&2; exit 1; }
-printf '%s\n' "$logline" >>"$META_DIR/log"
-"""
+from ..shell import script
+from .dump import connection_values, dump_folder, option_file_uploaded
 
 
 def dump_before(log: list[str], release: str) -> str | None:
@@ -126,9 +103,9 @@ def dump_restored(deploy: Deploy, database: Database, release: str | None) -> Ge
         "db": database.name,
         "cnf": cnf,
         **connection_values(database, plain=password is None),
-        "META_DIR": META_DIR,
+        "logfile": LOG_FILE,
         "logline": deploy_log.line(
             deploy_log.RESTORE, release, deploy.deployed_by, f"{database.dir}/{name}"
         ),
     }
-    yield StringCommand(*assign(**values), _RESTORE_SCRIPT)
+    yield script("restore.sh", values)
