@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import deploy_log
-from .facts import DeployState
+from .facts import DeployState, Entry
 from .layout import ASIDE_PREFIX, RELEASES_DIR, TMP_PREFIX
 from .release_name import RELEASE_NAME, RELEASE_RE
 
@@ -134,6 +134,25 @@ def _aside_reason(name: str, events: list[deploy_log.Event]) -> str:
     on = time.strftime(" on %Y-%m-%d %H:%M UTC", when) if when else ""
     why = deploy_log.aside_of(event.detail)[1] if event else ""
     return f"copy put aside{on} {_WHY_ASIDE.get(why, '(edited or incomplete)')}"
+
+
+def as_switched(state: DeployState, sha: str) -> DeployState:
+    """`state` as pruning finds it once a deploy has built `sha` and switched to it.
+
+    What a dry run plans pruning against: pyinfra prepares every operation before any runs,
+    so the read still shows the release that is about to be replaced as the live one.
+    """
+    was = current_release(state)
+    if was == sha:
+        return state
+    built = [] if state.complete(sha) else [deploy_log.line(deploy_log.POPULATED, sha, "")]
+    switched = deploy_log.line(deploy_log.SWITCH, sha, "", f"from {was or '-'}")
+    return replace(
+        state,
+        current=f"link {RELEASES_DIR}/{sha}",
+        entries={**state.entries, sha: Entry(sha, "dir", sha)},
+        log=[*state.log, *built, switched],
+    )
 
 
 @dataclass

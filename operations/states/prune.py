@@ -10,11 +10,11 @@ from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand
 
 from .. import deploy_log
-from ..common import chain, say, wanted_state
+from ..common import chain, preparing, say, wanted_state
 from ..context import run_context
 from ..facts import deploy_state
 from ..layout import ASIDE_PREFIX, RELEASES_DIR, Deploy
-from ..plan import plan_prune
+from ..plan import as_switched, plan_prune
 
 
 @wanted_state
@@ -40,8 +40,10 @@ def releases_pruned(deploy: Deploy) -> Generator:
         prune.releases_pruned(name="keep N releases", deploy=deploy)
     """
     state = deploy_state(deploy.layout, deploy.release)
+    # A dry run shows the pruning that follows the switch, not one of the state before it.
+    seen = as_switched(state, deploy.release) if preparing() else state
     fresh = f"{ASIDE_PREFIX}{deploy.release}-{run_context(host.state).id}"  # see release.py
-    plan = plan_prune(state, deploy.keep_releases, protect=(deploy.release,), spare=(fresh,))
+    plan = plan_prune(seen, deploy.keep_releases, protect=(deploy.release,), spare=(fresh,))
     for name in plan.foreign:
         host.log(
             f"{RELEASES_DIR}/{name}: not made by atomic-deploy, left alone", log_func=logger.warning

@@ -8,7 +8,13 @@ import calendar
 
 from operations import deploy_log
 from operations.facts import DeployState, Entry
-from operations.plan import plan_prune, previous_release, release_order, went_live
+from operations.plan import (
+    as_switched,
+    plan_prune,
+    previous_release,
+    release_order,
+    went_live,
+)
 from operations.states.release import made_here
 
 A, B, C, D, E, F = (f"{c * 11}{i}" for i, c in enumerate("abcdef", 1))
@@ -154,6 +160,17 @@ def test_a_release_the_log_never_saw_built_counts_as_once_live_and_oldest():
     plan = plan_prune(_state([A, B, C, D, E], events, current=E), keep=4, protect=(E,))
     assert plan.kept == [E, C, B, A]
     assert plan.delete == [D]
+
+
+def test_a_dry_run_plans_pruning_as_after_the_switch():
+    # prepared before anything runs, the read still shows C live; the real prune runs after D
+    state = _state([A, B, C], _live(A, B, C), current=C)
+    assert plan_prune(state, keep=3, protect=(D,)).delete == []
+    after = as_switched(state, D)
+    assert previous_release(after) == C
+    plan = plan_prune(after, keep=3, protect=(D,))
+    assert plan.kept == [D, C, B] and plan.delete == [A]
+    assert as_switched(after, D) is after  # already live: nothing to foresee
 
 
 def test_aside_detail_round_trips_and_reads_old_lines():
