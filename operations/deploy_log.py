@@ -24,7 +24,9 @@ from .release_name import RELEASE_RE
 
 # Event names (the second field); detail is what the event says in the fifth.
 POPULATED = "populated"  # releases/<release> was built (or rebuilt clean)
-ASIDE = "aside"  # releases/<release> was moved aside; detail: its new name in releases/
+# releases/<release> was moved aside; detail: its new name in releases/, then why in
+# parentheses (see `aside_detail`; older lines have the name only)
+ASIDE = "aside"
 SWITCH = "switch"  # current -> <release>; detail: "from <release before>" ("from -": none)
 # current -> <release> by a rollback; detail: "from <release left>" (left for good: no longer a
 # rollback target), "from <release left> (health check)", or "named; left <release left>"
@@ -38,6 +40,12 @@ PHP_REFRESH = "php-refresh"  # PHP forgot older releases; detail: the mode
 
 # Events that point `current` at their release.
 MADE_LIVE = (SWITCH, ROLLBACK)
+
+# Why a folder at releases/<release> was moved aside (the ASIDE event's detail says which).
+EDITED = "edited"  # files of a complete release were changed on the server
+INCOMPLETE = "incomplete"  # its completion marker or file list was missing
+REPLACED = "another upload"  # the same name now holds another upload set (new exclude, ...)
+FOREIGN = "not made by atomic-deploy"  # no marker, never populated: a person or tool made it
 
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -76,6 +84,17 @@ def parse(lines: Iterable[str]) -> list[Event]:
             parts += [""] * (5 - len(parts))
             events.append(Event(*parts[:5]))
     return events
+
+
+def aside_detail(name: str, why: str) -> str:
+    """The ASIDE event's detail: the copy's name in releases/ and why it was moved aside."""
+    return f"{name} ({why})"
+
+
+def aside_of(detail: str) -> tuple[str, str]:
+    """(name, why) from an ASIDE event's detail; why is "" on lines that predate it."""
+    name, _, why = detail.partition(" ")
+    return name, why.removeprefix("(").removesuffix(")")
 
 
 def append_command(root: str, text: str) -> StringCommand:

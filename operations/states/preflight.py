@@ -6,7 +6,6 @@ from collections.abc import Generator
 
 from pyinfra import host
 
-from .. import deploy_log
 from ..common import refuse, wanted_state
 from ..facts import deploy_state
 from ..layout import CURRENT_LINK, RELEASES_DIR, Deploy
@@ -26,8 +25,9 @@ def host_ready(deploy: Deploy) -> Generator:
     + deploy: the host's Deploy settings (host data, see config.host_data)
 
     Refuses when the deploy root is a file or not writable, rsync is missing on the host,
-    ``current`` or the docroot link is a real directory or file, or ``releases/<sha>``
-    exists but was not made by this tool.
+    ``current`` or the docroot link is a real directory or file, or ``releases/<sha>`` is a
+    file or a symlink. (A folder there that this tool did not make is moved aside by
+    ``release.release_populated``.)
 
     **Example:**
 
@@ -60,15 +60,12 @@ def host_ready(deploy: Deploy) -> Generator:
             yield from refuse(_DOCROOT_HELP.format(root=root, name=name, kind=kind))
             return
     entry = state.entries.get(deploy.release)
-    if entry and not state.complete(deploy.release):
-        ours = any(
-            e.release == deploy.release
-            for e in deploy_log.parse(state.log)
-            if e.event == deploy_log.POPULATED
+    if entry and entry.kind != "dir":
+        # A folder there is moved aside by release_populated; a link may be someone's setup
+        # (pointing anywhere), so it is not touched.
+        what = "a symbolic link" if entry.kind == "link" else "a file"
+        yield from refuse(
+            f"{root}/{RELEASES_DIR}/{deploy.release} is {what}, not a release folder: "
+            f"atomic-deploy builds the release under that name. Move it out of {RELEASES_DIR}/ "
+            "and deploy again"
         )
-        if entry.kind != "dir" or not ours:
-            yield from refuse(
-                f"{root}/{RELEASES_DIR}/{deploy.release} exists but was not made by atomic-deploy "
-                f"(no completion marker, not in the deploy log): move it out of {RELEASES_DIR}/ "
-                "and deploy again"
-            )

@@ -40,28 +40,45 @@ def _q(*parts: str) -> QuoteString:
     return QuoteString(posixpath.join(*parts))
 
 
-def _describe(state: DeployState, deploy: Deploy, aside: str) -> None:
-    """Say what populating will do, and why."""
+def made_here(state: DeployState, sha: str) -> bool:
+    """releases/<sha> was made by this tool: its marker names it, or the log says it was built
+    (a copy that lost its marker). Otherwise a person or another tool put it there."""
+    return state.complete(sha) or any(
+        e.event == deploy_log.POPULATED and e.release == sha for e in deploy_log.parse(state.log)
+    )
+
+
+def _describe(state: DeployState, deploy: Deploy, aside: str) -> str | None:
+    """Say what populating will do, and why; return why an existing copy goes aside."""
     sha = deploy.release
     if state.complete(sha) and state.manifest == "ok" and not state.intact(sha, deploy.digest):
         say(f"releases/{sha} holds another upload under the same name (the client's exclude "
             f"or shared paths changed): a copy of this upload replaces it; the old one is kept "
             f"as releases/{aside}")  # fmt: skip
-    elif state.complete(sha) and state.manifest == "changed":
+        return deploy_log.REPLACED
+    if state.complete(sha) and state.manifest == "changed":
         changes = parse_differences(state.differences)
         shown = ", ".join(changes[:10]) + (", ..." if len(changes) > 10 else "")
         say(f"releases/{sha} was changed on the server ({shown}): a clean copy replaces it; "
             f"the changed copy is kept as releases/{aside}")  # fmt: skip
-    elif sha in state.entries:
+        return deploy_log.EDITED
+    if sha in state.entries and not made_here(state, sha):
+        say(f"releases/{sha} exists but was not made by atomic-deploy (no completion marker, "
+            f"not in the deploy log): moved aside as releases/{aside} (kept), and the release "
+            f"is built in its place")  # fmt: skip
+        return deploy_log.FOREIGN
+    if sha in state.entries:
         why = "its file list is missing" if state.complete(sha) else "it has no completion marker"
         say(f"releases/{sha} is incomplete ({why}): rebuilt; the old copy kept as "
             f"releases/{aside}")  # fmt: skip
-    elif preparing():
+        return deploy_log.INCOMPLETE
+    if preparing():
         cache = posixpath.join(state.root, CACHE_DIR) if CACHE_DIR in state.dirs else None
         estimate = rsync.estimate(host, deploy.source, cache, deploy.exclude)
         say(f"releases/{sha}: create ({estimate or 'size unknown'})")
     else:
         say(f"releases/{sha}: create")
+    return None
 
 
 @wanted_state
@@ -78,9 +95,10 @@ def release_populated(deploy: Deploy) -> Generator:
 
     A complete release whose files still match its manifest is left alone. One that was
     edited on the server, lost files or lost its marker is rebuilt the same way; the old copy
-    is kept as ``releases/.aside-<sha>-<run>`` (pruned later by keep_releases). If it is the
-    live release, ``current`` first moves to the clean copy, so the site never serves a
-    missing or half-built release.
+    is kept as ``releases/.aside-<sha>-<run>`` (pruned later by keep_releases). So is a
+    folder a person or another tool left under the release's name. If it is the live
+    release, ``current`` first moves to the clean copy, so the site never serves a missing
+    or half-built release.
 
     **Example:**
 
@@ -97,7 +115,7 @@ def release_populated(deploy: Deploy) -> Generator:
     run_id = run_context(host.state).id  # a run never reuses an interrupted run's leftovers
     build_name, aside_name = f"{TMP_PREFIX}{sha}-{run_id}", f"{ASIDE_PREFIX}{sha}-{run_id}"
     build, final = posixpath.join(releases, build_name), posixpath.join(releases, sha)
-    _describe(state, deploy, aside_name)
+    why = _describe(state, deploy, aside_name)
 
     # Content someone put where the old copy has links into shared/ must outlive the copy.
     repairs: list[StringCommand] = []
@@ -127,9 +145,10 @@ def release_populated(deploy: Deploy) -> Generator:
         ),  # fmt: skip
     ]
     by = deploy.deployed_by
+    moved = deploy_log.aside_detail(aside_name, why or "")  # why: None if nothing is there
     put_aside = [
         StringCommand("mv", "-T", _q(final), _q(releases, aside_name)),
-        deploy_log.append_command(root, deploy_log.line(deploy_log.ASIDE, sha, by, aside_name)),
+        deploy_log.append_command(root, deploy_log.line(deploy_log.ASIDE, sha, by, moved)),
     ]
     if sha not in state.entries:
         steps.append(StringCommand("mv", "-T", _q(build), _q(final)))
