@@ -120,6 +120,14 @@ def _never_live_reason(sha: str, events: list[deploy_log.Event]) -> str:
     return "never went live"
 
 
+def _aside_why(name: str, events: list[deploy_log.Event]) -> str:
+    """Why the aside copy `name` was put aside (deploy_log.EDITED, FOREIGN, ...; "" unknown)."""
+    for e in reversed(events):
+        if e.event == deploy_log.ASIDE and deploy_log.aside_of(e.detail)[0] == name:
+            return deploy_log.aside_of(e.detail)[1]
+    return ""
+
+
 def _aside_reason(name: str, events: list[deploy_log.Event]) -> str:
     """ "copy put aside on <date> because ...", from its ASIDE event or else its run id."""
     moved = [e for e in events if e.event == deploy_log.ASIDE]
@@ -194,7 +202,10 @@ def plan_prune(
         elif RELEASE_RE.match(name) and state.complete(name):
             (never_live if name in built and name not in live else once_live).append(name)
         elif entry.kind == "dir" and _ASIDE_RE.match(name):
-            aside.append(name)
+            if _aside_why(name, events) == deploy_log.FOREIGN:
+                plan.foreign.append(name)  # someone else's folder: moved aside, never deleted
+            else:
+                aside.append(name)
         elif entry.kind == "dir" and _BUILD_RE.match(name):
             plan.delete.append(name)
             plan.reasons[name] = LEFTOVER
