@@ -38,7 +38,7 @@ pending.changes_named(  # the commits and files since the live release (dry run,
     name="changes since the live release named",
     layout=deploy.layout,
     release=sha,
-    source=host.data.get("source"),
+    source=deploy.checkout,
     show_paths=host.data.get("show_paths") is True,
 )
 

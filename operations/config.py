@@ -473,6 +473,7 @@ def host_data(
         shared_mode=client.shared_mode,
         shared_group=client.shared_group,
         digest=upload.digest if upload else None,
+        checkout=str(client.source),
     )
     data: dict[str, Any] = {
         "release": release,
