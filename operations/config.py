@@ -163,8 +163,98 @@ def _too_complex(doc: Any) -> str | None:
     return None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that records every key given twice in one mapping, with its lines.
+
+    YAML allows a repeated key and PyYAML silently keeps the last value, so a forgotten
+    earlier `keep_releases:` would quietly lose. Keys that arrive through a merge key
+    (`<<: *anchor`) and are then overridden explicitly are not repeats: that is what merge
+    keys are for.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.repeated: list[str] = []  # one message per repeated key, in document order
+        self._paths: dict[int, tuple] = {}  # id(node) -> key path of its first occurrence
+        self._checked: set[int] = set()
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._paths = _node_paths(node)
+        return super().construct_document(node)
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # The first step of SafeConstructor.construct_mapping, and the one place that sees
+        # every mapping before merged pairs are prepended to it (it also flattens a merge
+        # source that has not been constructed yet, in place): so the check lives here.
+        if id(node) not in self._checked:
+            self._checked.add(id(node))
+            self.repeated += self._repeated_keys(node)
+        super().flatten_mapping(node)
+
+    def _repeated_keys(self, node: yaml.MappingNode) -> list[str]:
+        lines: dict[Any, list[int]] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                key_node, yaml.ScalarNode
+            ):
+                continue
+            key = self.construct_object(key_node)  # `1` and `0x1` are the same key
+            lines.setdefault(key, []).append(key_node.start_mark.line + 1)
+        out = []
+        for key, at in lines.items():
+            if len(at) > 1:
+                where = _key_path([*self._paths.get(id(node), ()), str(key)])
+                times = "twice" if len(at) == 2 else f"{len(at)} times"
+                if len(set(at)) == 1:  # a flow mapping: {a: 1, a: 2}
+                    lines_text = f"line {at[0]}"
+                else:
+                    lines_text = "lines " + ", ".join(map(str, at[:-1])) + f" and {at[-1]}"
+                out.append(f"{where} is given {times} ({lines_text})")
+        return out
+
+
+def _node_paths(root: yaml.Node) -> dict[int, tuple]:
+    """id(node) -> key path, for every node of a composed document (first occurrence wins).
+
+    Iterative, and each node is visited once: an alias is the same node object, so a file
+    whose aliases expand to millions of values is still walked in linear time.
+    """
+    paths: dict[int, tuple] = {}
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in paths:
+            continue
+        paths[id(node)] = path
+        if isinstance(node, yaml.MappingNode):
+            children = [
+                (value, (*path, key.value if isinstance(key, yaml.ScalarNode) else "?"))
+                for key, value in node.value
+            ]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(value, (*path, i)) for i, value in enumerate(node.value)]
+        else:
+            continue
+        stack.extend(reversed(children))  # popped in document order
+    return paths
+
+
+def _load_yaml(file: Path, text: str) -> Any:
+    """yaml.safe_load, refusing a key given twice in one mapping (naming its lines)."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        doc = loader.get_single_data()
+    finally:
+        loader.dispose()
+    if len(loader.repeated) == 1:
+        raise ConfigError(f"{file}: {loader.repeated[0]}")
+    if loader.repeated:
+        raise ConfigError(f"{file}:\n  " + "\n  ".join(loader.repeated))
+    return doc
+
+
 def read_document(file: Path) -> dict[str, Any]:
-    """Parse the YAML file (anchors and merge keys allowed) into a mapping, bounded in size."""
+    """Parse the YAML file into a mapping, bounded in size (merge keys yes, repeated keys no)."""
     try:
         size = file.stat().st_size
     except OSError as e:
@@ -172,7 +262,7 @@ def read_document(file: Path) -> dict[str, Any]:
     if size > MAX_FILE_BYTES:
         raise ConfigError(f"{file}: {size} bytes is too large for a client file (limit 256 KiB)")
     try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+        doc = _load_yaml(file, file.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{file}: not valid YAML: {e}") from None
     if not isinstance(doc, dict):

@@ -480,3 +480,63 @@ def test_any_document_is_refused_naming_a_key_or_reaches_the_host_quoted(tmp_pat
         return
     event("accepted")
     _check_all_commands(file, site)
+
+
+# --------------------------------------------------------------------------- repeated keys
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "source: .\nkeep_releases: 3\nhosts: [{name: a}]\nkeep_releases: 5\n",
+            "keep_releases is given twice (lines 2 and 4)",
+        ),
+        (
+            "source: .\nhosts:\n  - name: a\n  - name: b\n    root: /srv/b\n    root: /srv/c\n",
+            "hosts[1].root is given twice (lines 5 and 6)",
+        ),
+        (
+            "source: .\nssh:\n  user: a\n  port: 22\n  user: b\nhosts: [{name: a}]\n",
+            "ssh.user is given twice (lines 3 and 5)",
+        ),
+        (
+            "source: .\nsource: .\nhosts: [{name: a}]\nsource: x\n",
+            "source is given 3 times (lines 1, 2 and 4)",
+        ),
+        ("source: .\nhosts: [{name: a, name: b}]\n", "hosts[0].name is given twice (line 2)"),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, text, expected):
+    """YAML allows it and the loader used to keep the last value without a word."""
+    message = _error(tmp_path, text)
+    assert message == f"{tmp_path / 'client.yml'}: {expected}"
+
+
+def test_every_repeated_key_is_listed(tmp_path):
+    text = "source: .\nkeep_releases: 3\nhosts: [{name: a, port: 1, port: 2}]\nkeep_releases: 4\n"
+    message = _error(tmp_path, text)
+    assert message.splitlines()[1:] == [
+        "  keep_releases is given twice (lines 2 and 4)",
+        "  hosts[0].port is given twice (line 3)",
+    ]
+
+
+def test_merge_keys_followed_by_an_override_are_not_repeats(tmp_path):
+    (tmp_path / "site").mkdir()
+    text = """source: site
+ssh: &ssh {user: deploy, port: 2222}
+hosts:
+  - &web1 {<<: *ssh, name: web1, port: 2223}
+  - <<: *web1
+    name: web2
+    port: 2224
+  - <<: [*web1, *ssh]
+    name: web3
+"""
+    client = load_client(_write(tmp_path, text))
+    assert [(h["name"], h["user"], h["port"]) for h in client.hosts] == [
+        ("web1", "deploy", 2223),
+        ("web2", "deploy", 2224),
+        ("web3", "deploy", 2223),  # the first mapping of a merge list wins
+    ]
