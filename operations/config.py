@@ -371,6 +371,9 @@ def load_client(file: str | Path) -> Client:
             if key in host:
                 host[key] = str((base / Path(host[key]).expanduser()).resolve())
         hosts.append(host)
+    problems = ssh_file_errors(doc, hosts)
+    if problems:
+        raise ConfigError(f"{file}:\n  " + "\n  ".join(problems))
     return Client(
         file=file,
         source=source,
@@ -388,6 +391,64 @@ def load_client(file: str | Path) -> Client:
         php=doc.get("php"),
         live={k: doc[k] for k in ("hooks", "health", "notify") if k in doc},
     )
+
+
+def ssh_file_errors(doc: dict[str, Any], hosts: list[dict[str, Any]]) -> list[str]:
+    """One message per SSH key or known_hosts file (given in `doc`) that ssh could not use.
+
+    `hosts` are the merged entries of `doc["hosts"]` with paths resolved. pyinfra reads the key
+    only when it connects, and a missing or wrong one then ends in a traceback; a known_hosts
+    file in a folder that does not exist fails (accept-new) only after the host was contacted,
+    as "Could not connect". A path under `ssh:` is named once, not once per host.
+    """
+    errors: dict[str, str] = {}  # key path -> message
+    for i, (entry, host) in enumerate(zip(doc["hosts"], hosts, strict=True)):
+        if host["name"].startswith("@local"):  # no SSH
+            continue
+        for key, what, problem_of in (
+            ("key", "the SSH key file", _key_file_problem),
+            ("known_hosts", "the known_hosts file", _known_hosts_problem),
+        ):
+            if key not in host:
+                continue
+            where = f"hosts[{i}].{key}" if key in entry else f"ssh.{key}"
+            problem = problem_of(Path(host[key]))
+            if problem and where not in errors:
+                given = entry[key] if key in entry else doc["ssh"][key]
+                as_given = "" if given == host[key] else f" (given as {given!r})"
+                errors[where] = f"{where}: {what} {host[key]}{as_given} {problem}"
+    return list(errors.values())
+
+
+def _key_file_problem(path: Path) -> str | None:
+    """What makes `path` unusable as an SSH private key file, or None."""
+    if not path.exists():
+        return "does not exist"
+    if path.is_dir():
+        return "is a folder, not a private key file"
+    if not path.is_file():
+        return "is not a regular file"
+    try:
+        with path.open("rb") as f:
+            head = f.read(64 * 1024).decode("latin-1")
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    # paramiko (and so pyinfra) loads PEM/OpenSSH keys: "-----BEGIN ... PRIVATE KEY-----"
+    if "PRIVATE KEY-----" in head:
+        return None
+    if head.startswith(("ssh-", "ecdsa-", "sk-")):
+        return "is a public key: give the private key (the same name without .pub)"
+    return "is not an SSH private key (expected a '-----BEGIN ... PRIVATE KEY-----' file)"
+
+
+def _known_hosts_problem(path: Path) -> str | None:
+    """What makes `path` unusable as a known_hosts file, or None (a missing file is fine here:
+    accept-new creates it, and host_key_errors explains it for a strict host)."""
+    if not path.parent.is_dir():
+        return f"is in a folder that does not exist ({path.parent})"
+    if path.exists() and not path.is_file():
+        return "is a folder, not a known_hosts file" if path.is_dir() else "is not a regular file"
+    return None
 
 
 def cli_data(argv: list[str]) -> dict[str, str]:

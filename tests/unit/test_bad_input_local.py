@@ -5,8 +5,14 @@ whatever validation accepts reaches the host only inside quotes.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pwd
 import shlex
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -540,3 +546,113 @@ hosts:
         ("web2", "deploy", 2224),
         ("web3", "deploy", 2223),  # the first mapping of a merge list wins
     ]
+
+
+# --------------------------------------------------------------------------- ssh files
+
+
+def _ssh_client(tmp_path: Path, ssh: dict[str, Any], *hosts: dict[str, Any]) -> Path:
+    """A client file with two SSH hosts (plus `hosts`) and `ssh`; returns the file."""
+    (tmp_path / "site").mkdir(exist_ok=True)
+    entries = [{"name": "web1", "hostname": "127.0.0.1", "port": 1}, {"name": "web2"}, *hosts]
+    return _write(tmp_path, {"source": "site", "ssh": ssh, "hosts": entries})
+
+
+def _key_pair(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return path
+
+
+def _ssh_file_error(tmp_path: Path, ssh: dict[str, Any], *hosts: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_client(_ssh_client(tmp_path, ssh, *hosts))
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'client.yml'}:\n  ")
+    return message
+
+
+def test_a_missing_ssh_key_is_named_once_with_its_resolved_path(tmp_path):
+    """It used to end in a traceback from pyinfra's connect greenlet."""
+    message = _ssh_file_error(tmp_path, {"key": "keys/id_ed25519"})
+    assert message.splitlines()[1:] == [
+        f"  ssh.key: the SSH key file {tmp_path / 'keys/id_ed25519'} (given as "
+        "'keys/id_ed25519') does not exist"
+    ]  # one line for both hosts: the key is given once, under ssh:
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: p.mkdir(parents=True), "is a folder, not a private key file"),
+        (
+            lambda p: p.write_text(_key_pair(p.with_name("real")).with_suffix(".pub").read_text()),
+            "is a public key: give the private key (the same name without .pub)",
+        ),
+        (
+            lambda p: p.write_text("hello\n"),
+            "is not an SSH private key (expected a '-----BEGIN ... PRIVATE KEY-----' file)",
+        ),
+    ],
+    ids=["folder", "public key", "not a key"],
+)
+def test_a_host_key_file_that_is_no_private_key_is_named_with_the_host_path(
+    tmp_path, make, expected
+):
+    bad = tmp_path / "keys" / "bad"
+    bad.parent.mkdir()
+    make(bad)
+    good = _key_pair(tmp_path / "keys" / "good")
+    message = _ssh_file_error(tmp_path, {"key": str(good)}, {"name": "web3", "key": str(bad)})
+    assert message.splitlines()[1] == f"  hosts[2].key: the SSH key file {bad} {expected}"
+    assert len(message.splitlines()) == 2  # ssh.key is fine
+
+
+def test_an_unreadable_ssh_key_is_named(tmp_path):
+    """Checked with `deploy` as the effective user: root reads any file."""
+    folder = Path(tempfile.mkdtemp(prefix="atomic-deploy-unit-"))  # /tmp: deploy may enter
+    try:
+        folder.chmod(0o755)
+        key = _key_pair(folder / "id_ed25519")  # 0600, root's
+        client = _ssh_client(folder, {"key": str(key)})
+        client.chmod(0o644)
+        (folder / "site").chmod(0o755)
+        with _effective_user("deploy"), pytest.raises(ConfigError) as info:
+            load_client(client)
+    finally:
+        shutil.rmtree(folder)
+    message = str(info.value)
+    assert f"ssh.key: the SSH key file {key} cannot be read (Permission denied)" in message
+
+
+@contextlib.contextmanager
+def _effective_user(name: str) -> Iterator[None]:
+    """Run the block with `name`'s uid and gid as the effective ones (root gets them back)."""
+    user = pwd.getpwnam(name)
+    os.setegid(user.pw_gid)
+    os.seteuid(user.pw_uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def test_a_known_hosts_file_in_a_missing_folder_is_named(tmp_path):
+    """accept-new would only fail after contacting the host, as 'Could not connect'."""
+    key = _key_pair(tmp_path / "id")
+    ssh = {"key": str(key), "known_hosts": "nodir/known_hosts", "host_key_policy": "accept-new"}
+    message = _ssh_file_error(tmp_path, ssh)
+    assert message.splitlines()[1] == (
+        f"  ssh.known_hosts: the known_hosts file {tmp_path / 'nodir/known_hosts'} (given as "
+        f"'nodir/known_hosts') is in a folder that does not exist ({tmp_path / 'nodir'})"
+    )
+
+
+def test_usable_ssh_files_and_local_hosts_pass(tmp_path):
+    key = _key_pair(tmp_path / "id")
+    ssh = {"key": "id", "known_hosts": "not_yet_created", "host_key_policy": "accept-new"}
+    local = {"name": "@local", "key": "missing", "known_hosts": "nodir/x"}  # no SSH: unused
+    client = load_client(_ssh_client(tmp_path, ssh, local))
+    assert client.hosts[0]["key"] == str(key)
