@@ -574,9 +574,9 @@ def host_key_errors(client: Client) -> list[str]:
     for i, host in enumerate(client.hosts):
         if host["name"].startswith("@local") or host.get("host_key_policy", "strict") != "strict":
             continue
-        address = host.get("hostname") or host["name"]
-        options = _user_ssh_config(address)
-        address = options.get("hostname", address)
+        given = host.get("hostname") or host["name"]
+        options = _user_ssh_config(given)
+        address = options.get("hostname", given)
         port = int(host.get("port") or options.get("port", 22))
         if "known_hosts" in host:
             files = [host["known_hosts"]]
@@ -598,12 +598,37 @@ def host_key_errors(client: Client) -> list[str]:
         what = f"cannot read {', '.join(unreadable)}; " if unreadable else ""
         errors.append(
             f"{where}: known_hosts: {what}no key for {entry} in {' '.join(files)}, and "
-            "host_key_policy is 'strict' (the default), so the host would be refused. Add its "
-            f"key after checking the fingerprint ({scan} | ssh-keygen -lf - shows it; compare "
-            f"with the host's own): {scan} >> {files[0]}; or set host_key_policy: accept-new "
-            "to trust the host on first use"
+            "host_key_policy is 'strict' (the default), so the host would be refused. Check "
+            f"the address first ({_address_origin(i, host, options, address, port)}): a wrong "
+            "host or port ends here too, and ssh-keyscan of a wrong host or port adds nothing "
+            "useful. If they are right, add its key after checking the fingerprint "
+            f"({scan} | ssh-keygen -lf - shows it; compare with the host's own): "
+            f"{scan} >> {files[0]}; or set host_key_policy: accept-new to trust the host on "
+            "first use"
         )
     return errors
+
+
+def _address_origin(
+    i: int, host: dict[str, Any], options: dict[str, Any], address: str, port: int
+) -> str:
+    """Where the host name and port that host_key_errors looked up come from, in words.
+
+    A typo in either is the likeliest reason for "no key", so the message points at the keys
+    to check (the merged entry no longer says whether a port was under the host or ssh:).
+    """
+    name_key = f"hosts[{i}].hostname" if "hostname" in host else f"hosts[{i}].name"
+    if "hostname" in options:
+        host_from = f"HostName in ~/.ssh/config for {host.get('hostname') or host['name']}"
+    else:
+        host_from = name_key
+    if "port" in host:
+        port_from = f"hosts[{i}].port or ssh.port"
+    elif "port" in options:
+        port_from = "Port in ~/.ssh/config"
+    else:
+        port_from = f"the default; set hosts[{i}].port if the host listens elsewhere"
+    return f"host {address} from {host_from}, port {port} from {port_from}"
 
 
 def inventory_hosts(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import CLIENT_PY, run_pyinfra
+from helpers import CLIENT_PY, SiteRepo, run_pyinfra
 
 pytestmark = pytest.mark.e2e
 
@@ -70,4 +70,24 @@ def test_a_missing_ssh_key_stops_before_any_connection(tmp_path, listener):
         f"atomic-deploy: {tmp_path / 'client.yml'}:",
         f"  ssh.key: the SSH key file {key} (given as 'keys/id_ed25519') does not exist",
     ]
+    assert not _connected(listener)
+
+
+def test_a_host_without_a_known_key_says_the_address_may_be_wrong(tmp_path, listener):
+    """A mistyped port looks exactly like a host whose key was never added."""
+    SiteRepo.create(tmp_path / "site")
+    (tmp_path / "known_hosts").write_text("")
+    host = {"name": "web1", "hostname": "127.0.0.1", "port": _port(listener)}
+    doc = {"ssh": {"known_hosts": "known_hosts"}, "hosts": [host]}
+    lines = _refused(run_pyinfra(_client(tmp_path, doc), "--dry"))
+    assert lines[0] == f"atomic-deploy: {tmp_path / 'client.yml'}:"
+    [problem] = lines[1:]
+    entry = f"[127.0.0.1]:{_port(listener)}"
+    assert problem.startswith(f"  hosts[0] (web1): known_hosts: no key for {entry} in ")
+    assert (
+        f"Check the address first (host 127.0.0.1 from hosts[0].hostname, port {_port(listener)}"
+        " from hosts[0].port or ssh.port): a wrong host or port ends here too, and ssh-keyscan "
+        "of a wrong host or port adds nothing useful." in problem
+    )
+    assert f"ssh-keyscan -p {_port(listener)} 127.0.0.1 | ssh-keygen -lf -" in problem
     assert not _connected(listener)

@@ -196,6 +196,29 @@ def test_a_strict_host_missing_from_known_hosts_is_refused_with_how_to_add_it(tm
     assert "ssh-keygen -lf -" in err and "host_key_policy: accept-new" in err
 
 
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        (
+            {"hostname": "10.0.0.5", "port": 2222},
+            "host 10.0.0.5 from hosts[0].hostname, port 2222 from hosts[0].port or ssh.port",
+        ),
+        (
+            {},
+            "host web1 from hosts[0].name, port 22 from the default; set hosts[0].port if the "
+            "host listens elsewhere",
+        ),
+    ],
+)
+def test_no_key_for_a_host_says_its_address_may_be_wrong(tmp_path, capsys, host, address):
+    """A mistyped host name or port also has no key: scanning it would add a useless one."""
+    SiteRepo.create(tmp_path / "site")
+    err = _refused(tmp_path, capsys, [], hosts=_hosts_with_keys(tmp_path, "", **host))
+    assert f"Check the address first ({address}): a wrong host or port ends here too, and " in err
+    assert "ssh-keyscan of a wrong host or port adds nothing useful. If they are right, " in err
+    assert "add its key after checking the fingerprint" in err  # the advice that was there
+
+
 def test_a_missing_known_hosts_file_is_named(tmp_path, capsys):
     SiteRepo.create(tmp_path / "site")
     err = _refused(tmp_path, capsys, [], hosts=_hosts_with_keys(tmp_path, None))
