@@ -14,6 +14,7 @@ import gc
 import getpass
 import json
 import os
+import shlex
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -469,6 +470,50 @@ def cli_data(argv: list[str]) -> dict[str, str]:
         if sep:
             out[key] = value
     return out
+
+
+def client_file_as_inventory(argv: list[str]) -> str | None:
+    """The message for a pyinfra command line whose inventory is a client file, else None.
+
+    `pyinfra inventories/client1.yml deploy.py` is an easy slip (the YAML is the file one
+    edits), and pyinfra 3.10 execs any existing inventory path as Python
+    (pyinfra_cli.inventory.make_inventory_from_files), which ends in a SyntaxError
+    traceback. Nothing of ours runs before that except the repo's config.py, which pyinfra
+    execs from the working directory just before it loads the inventory
+    (pyinfra_cli.cli._main: _set_config, then make_inventory); config.py gets no arguments,
+    so this reads the command line, parsed by pyinfra's own click command.
+    """
+    import click
+    from pyinfra_cli.cli import cli
+
+    try:
+        # resilient_parsing: no usage errors, help or version output (pyinfra did those)
+        ctx = cli.make_context("pyinfra", list(argv[1:]), resilient_parsing=True)
+    except click.ClickException:
+        return None
+    inventory = ctx.params.get("inventory")
+    if not inventory or Path(inventory).suffix.lower() not in (".yml", ".yaml"):
+        return None
+    beside = str(Path(inventory).with_suffix(".py"))
+    if not Path(beside).is_file():
+        return (
+            f"{inventory} is a client file, not an inventory: pyinfra needs the .py beside it, "
+            f"and {beside} does not exist; create it with the two lines of "
+            "inventories/client1.py"
+        )
+    args = [beside if arg == inventory else arg for arg in argv[1:]]
+    return (
+        f"{inventory} is a client file, not an inventory: pass the .py beside it instead: "
+        f"{shlex.join(['pyinfra', *args])}"
+    )
+
+
+def refuse_client_file_as_inventory(argv: list[str] | None = None) -> None:
+    """Stop the run, with our message only, if its inventory is a client file (see above)."""
+    message = client_file_as_inventory(sys.argv if argv is None else argv)
+    if message:
+        print(f"atomic-deploy: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _cli_value(raw: str) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import CLIENT_PY, SiteRepo, run_pyinfra
+from helpers import CLIENT_PY, REPO_ROOT, SiteRepo, run_pyinfra
 
 pytestmark = pytest.mark.e2e
 
@@ -91,3 +91,27 @@ def test_a_host_without_a_known_key_says_the_address_may_be_wrong(tmp_path, list
     )
     assert f"ssh-keyscan -p {_port(listener)} 127.0.0.1 | ssh-keygen -lf -" in problem
     assert not _connected(listener)
+
+
+@pytest.mark.parametrize("deploy_file", ["deploy.py", "status.py", "rollback.py"])
+def test_the_client_yml_given_as_the_inventory_names_the_py_beside_it(deploy_file):
+    """pyinfra would exec the YAML as Python: a SyntaxError traceback and pyinfra-debug.log."""
+    debug_log = REPO_ROOT / "pyinfra-debug.log"
+    had_log = debug_log.exists()
+    proc = run_pyinfra("inventories/client1.yml", "--dry", deploy_file=deploy_file)
+    assert _refused(proc) == [
+        "atomic-deploy: inventories/client1.yml is a client file, not an inventory: pass the "
+        f".py beside it instead: pyinfra inventories/client1.py {deploy_file} --dry"
+    ]
+    assert had_log or not debug_log.exists()
+
+
+def test_a_yaml_inventory_without_a_py_beside_it_says_what_to_create(tmp_path):
+    client = tmp_path / "client.yaml"
+    client.write_text("source: .\nhosts: [{name: '@local'}]\n")
+    lines = _refused(run_pyinfra(client, "-y"))
+    assert lines == [
+        f"atomic-deploy: {client} is a client file, not an inventory: pyinfra needs the .py "
+        f"beside it, and {tmp_path / 'client.py'} does not exist; create it with the two lines "
+        "of inventories/client1.py"
+    ]

@@ -27,7 +27,14 @@ from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_host, ctx_state
 
 from operations import prune, release, rsync, shared, switch, tree
-from operations.config import ConfigError, host_data, inventory_hosts, load_client
+from operations.config import (
+    ConfigError,
+    client_file_as_inventory,
+    host_data,
+    inventory_hosts,
+    load_client,
+    refuse_client_file_as_inventory,
+)
 from operations.facts import DeployState, Entry, forget
 from operations.layout import META_DIR, Deploy
 from operations.plan import log_line
@@ -679,3 +686,46 @@ def test_usable_ssh_files_and_local_hosts_pass(tmp_path):
     local = {"name": "@local", "key": "missing", "known_hosts": "nodir/x"}  # no SSH: unused
     client = load_client(_ssh_client(tmp_path, ssh, local))
     assert client.hosts[0]["key"] == str(key)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["{d}/c.yml", "deploy.py"], "pyinfra {d}/c.py deploy.py"),
+        (["{d}/c.YAML", "status.py", "--dry"], "pyinfra {d}/c.py status.py --dry"),
+        (
+            ["-v", "--data", 'release="{d}/c.yml"', "--limit", "web1", "{d}/c.yml", "rollback.py"],
+            "pyinfra -v --data 'release=\"{d}/c.yml\"' --limit web1 {d}/c.py rollback.py",
+        ),
+        (["{d}/c.py", "deploy.py"], None),  # the right way
+        (["@local", "exec", "--", "cat", "{d}/c.yml"], None),  # a .yml, but not the inventory
+    ],
+)
+def test_a_client_file_given_as_the_inventory_is_recognised(tmp_path, args, expected):
+    for name in ("c.yml", "c.YAML", "c.py"):
+        (tmp_path / name).touch()
+    argv = ["/usr/bin/pyinfra", *(a.format(d=tmp_path) for a in args)]
+    message = client_file_as_inventory(argv)
+    if expected is None:
+        assert message is None
+    else:
+        inventory = next(a for a in argv[1:] if a.lower().endswith((".yml", ".yaml")))
+        assert message == (
+            f"{inventory} is a client file, not an inventory: pass the .py beside it instead: "
+            + expected.format(d=tmp_path)
+        )
+
+
+def test_refusing_a_client_file_as_the_inventory_exits_2_with_one_line(tmp_path, capsys):
+    (tmp_path / "c.yml").touch()
+    with pytest.raises(SystemExit) as info:
+        refuse_client_file_as_inventory(["pyinfra", str(tmp_path / "c.yml"), "deploy.py"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"atomic-deploy: {tmp_path / 'c.yml'} is a client file") and (
+        err.count("\n") == 1
+    )
+    refuse_client_file_as_inventory(["pyinfra", str(tmp_path / "c.py"), "deploy.py"])  # no exit
