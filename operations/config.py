@@ -443,8 +443,11 @@ def _key_file_problem(path: Path) -> str | None:
 
 
 def _known_hosts_problem(path: Path) -> str | None:
-    """What makes `path` unusable as a known_hosts file, or None (a missing file is fine here:
-    accept-new creates it, and host_key_errors explains it for a strict host)."""
+    """What makes `path` unusable as a known_hosts file, or None.
+
+    A missing file is fine here: accept-new creates it, and host_key_errors explains it for a
+    strict host.
+    """
     if not path.parent.is_dir():
         return f"is in a folder that does not exist ({path.parent})"
     if path.exists() and not path.is_file():
@@ -619,9 +622,9 @@ def host_key_errors(client: Client) -> list[str]:
     for i, host in enumerate(client.hosts):
         if host["name"].startswith("@local") or host.get("host_key_policy", "strict") != "strict":
             continue
-        given = host.get("hostname") or host["name"]
-        options = _user_ssh_config(given)
-        address = options.get("hostname", given)
+        address = host.get("hostname") or host["name"]
+        options = _user_ssh_config(address)
+        address = options.get("hostname", address)
         port = int(host.get("port") or options.get("port", 22))
         if "known_hosts" in host:
             files = [host["known_hosts"]]
@@ -662,11 +665,11 @@ def _address_origin(
     A typo in either is the likeliest reason for "no key", so the message points at the keys
     to check (the merged entry no longer says whether a port was under the host or ssh:).
     """
-    name_key = f"hosts[{i}].hostname" if "hostname" in host else f"hosts[{i}].name"
-    if "hostname" in options:
-        host_from = f"HostName in ~/.ssh/config for {host.get('hostname') or host['name']}"
+    given = host.get("hostname") or host["name"]
+    if address != given:  # paramiko's lookup always has a hostname: the given one by default
+        host_from = f"HostName in ~/.ssh/config for {given}"
     else:
-        host_from = name_key
+        host_from = f"hosts[{i}].hostname" if "hostname" in host else f"hosts[{i}].name"
     if "port" in host:
         port_from = f"hosts[{i}].port or ssh.port"
     elif "port" in options:

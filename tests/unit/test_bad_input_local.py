@@ -226,6 +226,21 @@ def test_no_key_for_a_host_says_its_address_may_be_wrong(tmp_path, capsys, host,
     assert "add its key after checking the fingerprint" in err  # the advice that was there
 
 
+def test_no_key_for_a_host_names_its_address_from_the_users_ssh_config(
+    tmp_path, capsys, monkeypatch
+):
+    SiteRepo.create(tmp_path / "site")
+    (tmp_path / "home/.ssh").mkdir(parents=True)
+    (tmp_path / "home/.ssh/config").write_text("Host web1\n  HostName 10.1.1.1\n  Port 2200\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    err = _refused(tmp_path, capsys, [], hosts=_hosts_with_keys(tmp_path, ""))
+    assert "no key for [10.1.1.1]:2200 in " in err
+    assert (
+        "Check the address first (host 10.1.1.1 from HostName in ~/.ssh/config for web1, port "
+        "2200 from Port in ~/.ssh/config)" in err
+    )
+
+
 def test_a_missing_known_hosts_file_is_named(tmp_path, capsys):
     SiteRepo.create(tmp_path / "site")
     err = _refused(tmp_path, capsys, [], hosts=_hosts_with_keys(tmp_path, None))
