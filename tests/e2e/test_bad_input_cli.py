@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import CLIENT_PY, REPO_ROOT, SiteRepo, run_pyinfra
+from helpers import CHECKS_OFF, CLIENT_PY, REPO_ROOT, SiteRepo, run_pyinfra
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +98,10 @@ def test_the_client_yml_given_as_the_inventory_names_the_py_beside_it(deploy_fil
     """pyinfra would exec the YAML as Python: a SyntaxError traceback and pyinfra-debug.log."""
     debug_log = REPO_ROOT / "pyinfra-debug.log"
     had_log = debug_log.exists()
-    proc = run_pyinfra("inventories/client1.yml", "--dry", deploy_file=deploy_file)
+    # CHECKS_OFF: the command line is exactly the one a user types
+    proc = run_pyinfra(
+        "inventories/client1.yml", "--dry", deploy_file=deploy_file, env=CHECKS_OFF
+    )
     assert _refused(proc) == [
         "atomic-deploy: inventories/client1.yml is a client file, not an inventory: pass the "
         f".py beside it instead: pyinfra inventories/client1.py {deploy_file} --dry"
