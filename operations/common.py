@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import posixpath
+import signal
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -121,18 +122,33 @@ class _HostStopped(BaseStateCallback):
     def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
         _stopped(state, host)
 
+    # Between two operations (the main greenlet, no command in flight): a signal asked to stop.
+    @staticmethod
+    def operation_start(state: State, op_hash) -> None:
+        _stop_if_interrupted(state)
+
+    @staticmethod
+    def operation_end(state: State, op_hash) -> None:
+        _stop_if_interrupted(state)
+
 
 def _stopped(state: State, target: Any) -> None:
     on_stop = run_context(state).on_stop
     for key in sorted(on_stop):
-        on_stop[key](target)
+        try:
+            on_stop[key](target)
+        except Exception as e:  # e.g. its connection was cut: go on with the other hosts
+            target.log_styled(f"could not {key[1]}: {e}", fg="yellow", log_func=logger.warning)
 
 
 def when_host_stops(state: State, name: str, order: int, action: Callable[[Any], None]) -> None:
     """Run `action(host)` for a host that will run nothing more: as soon as one of its
-    operations fails, and for every host when pyinfra stops the run because hosts failed
-    (FAIL_PERCENT). Actions run by `order` (e.g. on_failure hooks before the lock goes back);
-    registering `name` again replaces it. `action` must be safe to call twice.
+    operations fails, for every host when pyinfra stops the run because hosts failed
+    (FAIL_PERCENT), and for every host still connected when the run ends in any other way
+    (Ctrl-C or SIGTERM, a cut connection, an exception). Actions run by `order` (e.g.
+    on_failure hooks before the lock goes back); registering `name` again replaces it.
+    `action` must be safe to call twice, and do nothing for a host that got through. An
+    action that fails on one host (its connection is gone) is reported; the others still run.
     """
     run = run_context(state)
     run.on_stop[(order, name)] = action
@@ -140,9 +156,47 @@ def when_host_stops(state: State, name: str, order: int, action: Callable[[Any],
         return
     run.handlers.add("host-stopped")
     state.add_callback_handler(_HostStopped())
+    install_stop_signals(state)
 
     def everyone(state_: State) -> None:
         for target in list(state_.inventory):
             _stopped(state_, target)
 
     adapter.when_run_stops(state, everyone)
+    adapter.before_disconnect(state, lambda target: _stopped(state, target))
+
+
+def install_stop_signals(state: State) -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop the run with a non-zero exit code (128 + signal).
+
+    While the run holds deploy locks, the running operation first finishes on every host;
+    then nothing more runs, and every host runs its when_host_stops actions (on_failure
+    hooks, the lock given back) before pyinfra disconnects. A second signal stops at once
+    (the actions still run at the disconnect, while a command may still be running).
+    """
+    run = run_context(state)
+    if "stop-signals" in run.handlers:
+        return
+    if adapter.on_stop_signals(lambda signum: _on_signal(state, signum)):
+        run.handlers.add("stop-signals")
+
+
+def _on_signal(state: State, signum: int) -> None:
+    run = run_context(state)
+    name = signal.Signals(signum).name
+    if run.interrupted or not run.held or not adapter.executing(state):
+        logger.warning(f"--> {name}: stopping now")
+        raise SystemExit(128 + signum)
+    run.interrupted = signum
+    logger.warning(
+        f"--> {name}: stopping once the running operation finishes on every host; the "
+        "deploy locks are then given back (send it again to stop at once)"
+    )
+
+
+def _stop_if_interrupted(state: State) -> None:
+    signum = run_context(state).interrupted
+    if signum:
+        name = signal.Signals(signum).name
+        logger.warning(f"--> {name}: nothing more runs; giving the deploy locks back")
+        raise SystemExit(128 + signum)

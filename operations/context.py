@@ -64,6 +64,7 @@ class RunContext:
     notified: bool = False  # the webhook was told (once per run)
     printed: set[str] = field(default_factory=set)  # hosts whose status report was printed
     handlers: set[str] = field(default_factory=set)  # callback handlers added to the State
+    interrupted: int = 0  # the signal (SIGINT, SIGTERM) that asked the run to stop
 
     @property
     def stamp(self) -> str:

@@ -2,13 +2,14 @@
 
 Everything else uses pyinfra's public API (`@operation`, facts, `host.log`, `_if`, callback
 handlers). Each function here names the pyinfra 3.10 behaviour it relies on, and
-tests/unit/test_pyinfra_adapter.py fails if pyinfra changes it.
+tests/unit/test_pyinfra_adapter*.py fail if pyinfra changes it.
 """
 
 from __future__ import annotations
 
 import atexit
 import gc
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +69,74 @@ def when_run_stops(state: State, action: Callable[[State], None]) -> None:
         return decision
 
     state.should_raise_failed_hosts = should_raise
+
+
+def before_disconnect(state: State, action: Callable[[Any], None]) -> None:
+    """Call `action(host)` for each connected host just before pyinfra disconnects from it,
+    however the run ends: finished, stopped by failed hosts, an exception, a signal.
+
+    Relies on pyinfra_cli/cli.py ending every run with `finally: disconnect_all(state)`, which
+    calls `host.disconnect()` (pyinfra/api/connect.py) for every host it connected to, while
+    the connection still works. The `host_disconnect` callback is no substitute: it fires once
+    the connection is closed.
+    """
+    for target in state.inventory:
+        original = target.disconnect
+
+        def disconnect(target: Any = target, original: Callable[[], None] = original) -> None:
+            try:
+                action(target)
+            finally:
+                original()
+
+        target.disconnect = disconnect
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def on_stop_signals(handler: Callable[[int], None]) -> bool:
+    """Call `handler(signum)` on SIGINT and SIGTERM instead of pyinfra's own handling.
+
+    Relies on pyinfra_cli/main.py installing its SIGINT handler (print "Exiting upon user
+    request!", then `sys.exit(0)`: a stopped deploy looks like success) with `signal.signal`
+    before it loads the inventory and deploy files, so a handler installed from them replaces
+    it; SIGTERM has none (the process dies at once). An exception the handler raises lands in
+    whichever greenlet runs; gevent hands SystemExit to the main one, as for pyinfra's own.
+    Returns False (nothing installed) outside the main thread, where Python forbids it.
+    """
+    try:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, lambda number, _frame: handler(number))
+    except ValueError:  # not the main thread (greenlets all run in it)
+        return False
+    return True
+
+
+def keep_fail_percent_zero_unless_set() -> bool:
+    """Make the run stop as soon as a host fails (FAIL_PERCENT = 0) when nothing set it.
+
+    config.py sets it, but pyinfra loads config.py from the working directory only: run
+    from elsewhere, FAIL_PERCENT is None and the other hosts go on after one failed. Relies
+    on the CLI (pyinfra_cli/cli.py) applying config.py and --fail-percent before it loads the
+    inventory, and on each deploy file's `config.lock_current_state()` keeping what the
+    inventory set. Returns True if it set the value.
+    """
+    from pyinfra import config
+
+    if config.FAIL_PERCENT is not None:
+        return False
+    config.FAIL_PERCENT = 0
+    return True
+
+
+def op_name(state: State, meta: Any) -> str:
+    """The name an operation shows in pyinfra's output, from what calling it returned.
+
+    Relies on `OperationMeta._hash` and `State.get_op_meta(hash).names` (pyinfra/api/state.py).
+    """
+    names = state.get_op_meta(meta._hash).names
+    return ", ".join(sorted(names)) or "an operation"
 
 
 def assign(name: str, value: str) -> StringCommand:
