@@ -166,6 +166,19 @@ def when_host_stops(state: State, name: str, order: int, action: Callable[[Any],
     adapter.before_disconnect(state, lambda target: _stopped(state, target))
 
 
+def cli_run_rules() -> None:
+    """What every pyinfra CLI run of ours needs, whatever its working directory (config.py is
+    loaded only from there): a failing host stops the run (FAIL_PERCENT = 0, unless
+    --fail-percent says otherwise) and Ctrl-C or SIGTERM exit non-zero. Called by the
+    inventory, which pyinfra loads before connecting to any host.
+    """
+    state = adapter.cli_state()
+    if state is None:
+        return
+    adapter.keep_fail_percent_zero_unless_set()
+    install_stop_signals(state)
+
+
 def install_stop_signals(state: State) -> None:
     """Ctrl-C (SIGINT) and SIGTERM stop the run with a non-zero exit code (128 + signal).
 

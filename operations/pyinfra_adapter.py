@@ -123,11 +123,24 @@ def keep_fail_percent_zero_unless_set() -> bool:
     inventory set. Returns True if it set the value.
     """
     from pyinfra import config
+    from pyinfra.context import ctx_config
 
-    if config.FAIL_PERCENT is not None:
+    if not ctx_config.isset() or config.FAIL_PERCENT is not None:
         return False
     config.FAIL_PERCENT = 0
     return True
+
+
+def cli_state() -> State | None:
+    """The State of the pyinfra CLI run loading us (None outside the CLI, e.g. in tests).
+
+    Relies on `pyinfra.is_cli` and on the CLI setting `pyinfra.context.ctx_state` before it
+    loads the inventory (pyinfra_cli/cli.py `_setup_state`).
+    """
+    import pyinfra
+    from pyinfra.context import ctx_state
+
+    return ctx_state.get() if pyinfra.is_cli else None
 
 
 def op_name(state: State, meta: Any) -> str:
