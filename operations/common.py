@@ -41,6 +41,10 @@ def wanted_state(func: Callable[..., Generator]) -> Callable:
                 break
             if not changed and not preparing():
                 read = run.reads.pop(host.name, None)
+            if not changed and preparing():  # for the dry run's summary; pyinfra stops
+                op_hash = current_op_hash(host)  # preparing at the first command
+                if op_hash:
+                    run.dry_changes.setdefault(host.name, []).append(op_hash)
             changed = True
             yield command
         op_hash = current_op_hash(host)
@@ -71,9 +75,17 @@ def refuse(message: str) -> Iterator[StringCommand]:
     skips preparing), a failing command fails this host; FAIL_PERCENT = 0 then stops the others.
     """
     if preparing():
+        run_context(host.state).dry_stops[host.name] = message
         raise OperationError(f"{host.name}: {message}")
     # pyinfra prints a failed command's output, prefixed by the host: that is the message.
     yield StringCommand("echo", QuoteString(message), ">&2;", "exit", "1")
+
+
+def would_stop(message: str) -> None:
+    """While preparing: say this host would stop the run (without stopping the dry run, so
+    every host says it); the dry run's summary names it."""
+    run_context(host.state).dry_stops[host.name] = message
+    say(f"the deploy would stop here: {message}")
 
 
 def atomic_link(path: str, target: str) -> StringCommand:

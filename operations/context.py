@@ -64,6 +64,10 @@ class RunContext:
     notified: bool = False  # the webhook was told (once per run)
     printed: set[str] = field(default_factory=set)  # hosts whose status report was printed
     handlers: set[str] = field(default_factory=set)  # callback handlers added to the State
+    # What a dry run found, per host (see dry_summary): the switch, the other changes, stops
+    dry_switches: dict[str, tuple[str, str]] = field(default_factory=dict)
+    dry_changes: dict[str, list[str]] = field(default_factory=dict)  # host -> op hashes
+    dry_stops: dict[str, str] = field(default_factory=dict)
     interrupted: int = 0  # the signal (SIGINT, SIGTERM) that asked the run to stop
 
     @property

@@ -148,7 +148,12 @@ def op_name(state: State, meta: Any) -> str:
 
     Relies on `OperationMeta._hash` and `State.get_op_meta(hash).names` (pyinfra/api/state.py).
     """
-    names = state.get_op_meta(meta._hash).names
+    return op_name_of_hash(state, meta._hash)
+
+
+def op_name_of_hash(state: State, op_hash: str) -> str:
+    """The name of the operation with that hash (see `current_op_hash`)."""
+    names = state.get_op_meta(op_hash).names
     return ", ".join(sorted(names)) or "an operation"
 
 

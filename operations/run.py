@@ -23,6 +23,7 @@ from pyinfra import host, logger
 from pyinfra.api import State
 from pyinfra.api.operation import OperationMeta
 
+from . import dry_summary
 from . import pyinfra_adapter as adapter
 from .context import RunContext, run_context
 from .database import Database
@@ -86,6 +87,7 @@ class HostRun:
             )  # fmt: skip
         hooks.arm_on_failure(deploy, self.hooks)
         _tell_when_stopped_before_switch(host.state, self.context)
+        dry_summary.install(host.state)
         yield
         lock.lock_released(name="deploy lock released", deploy=deploy)
         if self.webhook:  # once per run, from this machine; failures only warn

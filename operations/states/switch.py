@@ -23,9 +23,11 @@ from ..common import (
     temp_link_name,
     wanted_state,
 )
+from ..context import run_context
 from ..facts import DeployState, deploy_state
 from ..layout import CURRENT_LINK, RELEASES_DIR, Deploy
 from ..plan import current_release
+from ..pyinfra_adapter import current_op_hash
 
 
 def move_current(root: str, release: str, line: str | None = None) -> StringCommand:
@@ -96,6 +98,11 @@ def current_switched(
     state = deploy_state(deploy.layout, sha)
     target = f"{RELEASES_DIR}/{sha}"
     have = state.link_target("current")
+    if preparing():  # for the dry run's summary
+        plan = f"stays at {target}" if have == target else f"{have or '(none)'} -> {target}"
+        run_context(host.state).dry_switches[host.name] = (
+            current_op_hash(host) or "", f"{CURRENT_LINK} {plan}"
+        )
     if have == target:
         return
     # While preparing a first deploy the release is not there yet; populate comes first.
