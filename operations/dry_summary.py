@@ -11,11 +11,12 @@ from __future__ import annotations
 import atexit
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 from pyinfra.api import State
 
 from . import pyinfra_adapter as adapter
-from .context import run_context
+from .context import RunContext, run_context
 
 
 def summary_lines(
@@ -59,9 +60,10 @@ def print_summary(state: State) -> None:
     if adapter.executing(state):
         return
     run = run_context(state)
-    if not (run.dry_switches or run.dry_changes or run.dry_stops or run.quiet):
-        return  # never got to prepare the operations: nothing to say
-    hosts = [h.name for h in state.inventory if state.is_host_in_limit(h)]
+    targets = [h for h in state.inventory if state.is_host_in_limit(h)]
+    if not run.dry_stops and not all(_prepared(run, target) for target in targets):
+        return  # stopped while preparing (Ctrl-C, an error): a summary would be a guess
+    hosts = [target.name for target in targets]
     changes = {
         name: [(op_hash, adapter.op_name_of_hash(state, op_hash)) for op_hash in hashes]
         for name, hashes in run.dry_changes.items()
@@ -70,3 +72,12 @@ def print_summary(state: State) -> None:
     sys.stderr.write("\n--> Dry run, nothing was changed. What the run would do:\n")
     sys.stderr.write("".join(f"    {line}\n" for line in lines))
     sys.stderr.flush()
+
+
+def _prepared(run: RunContext, target: Any) -> bool:
+    """Every operation of the host said, while preparing, whether it would change something."""
+    changed = set(run.dry_changes.get(target.name, ()))
+    return all(
+        op_hash in changed or (target.name, op_hash) in run.quiet
+        for op_hash in adapter.host_op_hashes(target)
+    )

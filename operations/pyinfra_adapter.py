@@ -151,6 +151,14 @@ def op_name(state: State, meta: Any) -> str:
     return op_name_of_hash(state, meta._hash)
 
 
+def host_op_hashes(target: Any) -> list[str]:
+    """The hashes of the operations the deploy files declared for the host, in order.
+
+    Relies on `Host.op_hash_order` (pyinfra/api/host.py), which `State.get_op_order` reads.
+    """
+    return list(target.op_hash_order)
+
+
 def op_name_of_hash(state: State, op_hash: str) -> str:
     """The name of the operation with that hash (see `current_op_hash`)."""
     names = state.get_op_meta(op_hash).names

@@ -87,6 +87,15 @@ def test_an_operation_is_named_as_pyinfra_shows_it(local_state):
     assert adapter.op_name(local_state, meta) == "release populated"
 
 
+def test_the_hosts_operations_are_listed_in_order(local_state):
+    first = add_op(local_state, server.shell, commands=["true"], name="one")
+    second = add_op(local_state, server.shell, commands=["true"], name="two")
+    target = local_state.inventory.get_host("@local")
+    hashes = adapter.host_op_hashes(target)
+    assert [adapter.op_name_of_hash(local_state, h) for h in hashes] == ["one", "two"]
+    assert hashes == [first[target]._hash, second[target]._hash]
+
+
 def test_a_signal_stops_the_run_between_operations_with_128_plus_its_number(local_state):
     common._stop_if_interrupted(local_state)  # not interrupted: nothing happens
     run_context(local_state).interrupted = signal.SIGTERM
