@@ -134,14 +134,18 @@ class _HostStopped(BaseStateCallback):
     def operation_host_error(state: State, host, op_hash, retry_attempt=0, max_retries=0):
         _stopped(state, host)
 
-    # Between two operations (the main greenlet, no command in flight): a signal asked to stop.
+
+class _StopPoints(BaseStateCallback):
+    """Where a run asked to stop by a signal stops, besides HostRun.for_host (the deploy file,
+    before any operation): between two operations (the main greenlet, no command in flight)."""
+
     @staticmethod
     def operation_start(state: State, op_hash) -> None:
-        _stop_if_interrupted(state)
+        stop_if_interrupted(state)
 
     @staticmethod
     def operation_end(state: State, op_hash) -> None:
-        _stop_if_interrupted(state)
+        stop_if_interrupted(state)
 
 
 def _stopped(state: State, target: Any) -> None:
@@ -196,30 +200,43 @@ def install_stop_signals(state: State) -> None:
 
     While the run holds deploy locks, the running operation first finishes on every host;
     then nothing more runs, and every host runs its when_host_stops actions (on_failure
-    hooks, the lock given back) before pyinfra disconnects. A second signal stops at once
-    (the actions still run at the disconnect, while a command may still be running).
+    hooks, the lock given back) before pyinfra disconnects. A second signal stops at once:
+    pyinfra no longer waits for the running commands (they may still finish on the hosts),
+    and the actions still run before the disconnect.
     """
     run = run_context(state)
-    if "stop-signals" in run.handlers:
-        return
-    if adapter.on_stop_signals(lambda signum: _on_signal(state, signum)):
-        run.handlers.add("stop-signals")
+    if "stop-signals" not in run.handlers:
+        if adapter.on_stop_signals(lambda signum: _on_signal(state, signum)):
+            run.handlers.add("stop-signals")
+    # Callback handlers can be added once pyinfra initialised the State (after the inventory).
+    if "stop-signals" in run.handlers and "stop-points" not in run.handlers and (
+        adapter.initialised(state)
+    ):
+        run.handlers.add("stop-points")
+        state.add_callback_handler(_StopPoints())
 
 
 def _on_signal(state: State, signum: int) -> None:
     run = run_context(state)
     name = signal.Signals(signum).name
-    if run.interrupted or not run.held or not adapter.executing(state):
-        logger.warning(f"--> {name}: stopping now")
-        raise SystemExit(128 + signum)
-    run.interrupted = signum
-    logger.warning(
-        f"--> {name}: stopping once the running operation finishes on every host; the "
-        "deploy locks are then given back (send it again to stop at once)"
-    )
+    first = not run.interrupted
+    run.interrupted = run.interrupted or signum  # the stop points stop the run, whatever else
+    if first and run.held and adapter.executing(state):
+        logger.warning(
+            f"--> {name}: stopping once the running operation finishes on every host; the "
+            "deploy locks are then given back (send it again to stop at once)"
+        )
+        return
+    # Nothing held (or a second signal): stop at once. Should the exception get lost (it is
+    # raised wherever the process was, e.g. inside gevent), the next stop point stops the run.
+    logger.warning(f"--> {name}: stopping now")
+    if not first and adapter.executing(state):
+        adapter.abandon_running_commands(state)
+    raise SystemExit(128 + signum)
 
 
-def _stop_if_interrupted(state: State) -> None:
+def stop_if_interrupted(state: State) -> None:
+    """Stop the run (exit 128 + signal) if a signal asked it to stop."""
     signum = run_context(state).interrupted
     if signum:
         name = signal.Signals(signum).name

@@ -92,6 +92,29 @@ def before_disconnect(state: State, action: Callable[[Any], None]) -> None:
         target.disconnect = disconnect
 
 
+def initialised(state: State) -> bool:
+    """True once pyinfra gave the State its inventory and config (`State.init`): only then
+    can callback handlers be added. The CLI loads the inventory before that.
+
+    Relies on `State.initialised` (pyinfra/api/state.py), which the CLI checks too.
+    """
+    return bool(getattr(state, "initialised", False))
+
+
+def abandon_running_commands(state: State) -> None:
+    """Stop waiting for the commands running on the hosts: their greenlets end (the remote
+    commands themselves may finish on their own).
+
+    Relies on the CLI running each host's part of an operation in a greenlet of `state.pool`
+    (pyinfra/api/operations.py), and on `disconnect_all` spawning in that pool too: with
+    every slot busy, stopping would otherwise wait for the running commands to finish.
+    A killed greenlet returns GreenletExit, which pyinfra counts as success: the caller must
+    make sure no further operation runs (the stop points do).
+    """
+    if state.pool is not None:
+        state.pool.kill(block=False)
+
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 

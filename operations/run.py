@@ -25,6 +25,7 @@ from pyinfra.api.operation import OperationMeta
 
 from . import dry_summary
 from . import pyinfra_adapter as adapter
+from .common import install_stop_signals, stop_if_interrupted
 from .context import RunContext, run_context
 from .database import Database
 from .layout import CURRENT_LINK, NO_RELEASE, Deploy
@@ -52,6 +53,8 @@ class HostRun:
         """From the current host's data. `existing`: the run is about a release already on the
         hosts (rollback, restore: `release` or none) rather than the one the inventory named.
         """
+        install_stop_signals(host.state)
+        stop_if_interrupted(host.state)  # a signal while loading the inventory or connecting
         data = host.data
         deploy = deploy_for(data, release) if existing else Deploy.from_host_data(data)
         return cls(

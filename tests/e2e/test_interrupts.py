@@ -77,6 +77,36 @@ def test_an_interrupted_deploy_gives_its_locks_back(
         assert os.readlink(root / "current") == f"releases/{new}"
 
 
+
+def test_a_second_ctrl_c_stops_at_once_and_still_gives_the_locks_back(
+    ssh_hosts, deploy_root, site_repo, tmp_path
+):
+    roots, inventory = _three_hosts(ssh_hosts, deploy_root, site_repo, tmp_path)
+    run_pyinfra(inventory, "-y", check=True)
+    old = site_repo.sha_short()
+    site_repo.commit({"VERSION": "2\n"}, "version 2")
+    hooks = {"before_switch": ["sleep 20"]}
+    roots, inventory = _three_hosts(ssh_hosts, lambda n: roots[n], site_repo, tmp_path,
+                                    hooks=hooks)  # fmt: skip
+    proc = _popen(inventory)
+    assert proc.stdout is not None
+    seen = []
+    started = time.monotonic()
+    for line in proc.stdout:  # bounded: pyinfra exits, closing its output
+        seen.append(line)
+        if "Starting operation: before_switch hooks" in line:
+            time.sleep(1)
+            proc.send_signal(signal.SIGINT)
+        if "send it again to stop at once" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    out = "".join(seen) + proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, out[-3000:]
+    assert time.monotonic() - started < 15, "did not stop at once"  # the hooks sleep 20 s
+    for name, root in roots.items():
+        assert not (root / ".atomic-deploy/lock").exists(), (name, out[-3000:])
+        assert os.readlink(root / "current") == f"releases/{old}", name
+
 def _kill_tree(pid: int) -> None:
     """SIGKILL a process we started and all its descendants (an sshd and its sessions)."""
     children: dict[int, list[int]] = {}

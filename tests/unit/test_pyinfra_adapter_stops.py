@@ -96,11 +96,17 @@ def test_the_hosts_operations_are_listed_in_order(local_state):
     assert hashes == [first[target]._hash, second[target]._hash]
 
 
+def test_callback_handlers_wait_for_the_state_to_be_initialised(local_state):
+    assert adapter.initialised(local_state)
+    assert not adapter.initialised(State())  # as the CLI's, while it loads the inventory
+    assert "self.callback_handlers" in inspect.getsource(State.init)
+
+
 def test_a_signal_stops_the_run_between_operations_with_128_plus_its_number(local_state):
-    common._stop_if_interrupted(local_state)  # not interrupted: nothing happens
+    common.stop_if_interrupted(local_state)  # not interrupted: nothing happens
     run_context(local_state).interrupted = signal.SIGTERM
     with pytest.raises(SystemExit) as stopped:
-        common._stop_if_interrupted(local_state)
+        common.stop_if_interrupted(local_state)
     assert stopped.value.code == 143
 
 
