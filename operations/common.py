@@ -240,5 +240,5 @@ def stop_if_interrupted(state: State) -> None:
     signum = run_context(state).interrupted
     if signum:
         name = signal.Signals(signum).name
-        logger.warning(f"--> {name}: nothing more runs; giving the deploy locks back")
+        logger.warning(f"--> {name}: stopping; nothing more runs")
         raise SystemExit(128 + signum)
