@@ -391,7 +391,9 @@ def _quoted_only(command: StringCommand, values: list[str]) -> None:
             assert value not in piece, f"unquoted input {value!r} in {raw!r}"
         # Where the value was quoted on its own, it must come back as (part of) one token. A
         # bare "in raw" would also match quote characters of unrelated quoted text.
-        if shlex.quote(value) in raw:
+        # (As a word of its own: "' '" also occurs between two quoted words.)
+        word = rf"(?:^|(?<=[\s;&|(){{}}])){re.escape(shlex.quote(value))}(?=$|[\s;&|(){{}}])"
+        if re.search(word, raw):
             assert any(value in t for t in tokens), f"{value!r} split apart in {raw!r}"
 
 
