@@ -144,8 +144,10 @@ def test_ambiguous_or_unknown_short_sha_is_refused_with_a_plain_error_per_host(c
         line
         for line in proc.stderr.splitlines()
         if "cannot roll back: releases/fedcba9 is not a complete release on this host" in line
+        and line.lstrip().startswith("[web")
     ]
-    assert len(refusals) == 3, proc.stderr  # one line per host
+    assert len(refusals) == 3, proc.stderr  # one line per host (the summary repeats them)
+    assert proc.stderr.count("would stop: web") == 3  # the dry run's closing summary
     assert all(v1 in line and v2 in line for line in refusals)  # the releases it has
     near = v2[:6] + ("0" if v2[6] != "0" else "1")  # one digit off: "did you mean"
     proc = c.run("rollback.py", "--dry", "--data", f'release="{near}"', check=False)
