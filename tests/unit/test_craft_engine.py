@@ -11,6 +11,7 @@ import yaml
 
 from operations.config import ConfigError, load_client
 from operations.facts import parse_deploy_tree
+from operations.live import Hook, once_host
 
 
 def _error(tmp_path: Path, **keys: Any) -> str:
@@ -68,3 +69,65 @@ def test_the_read_reports_writable_dirs_apart_from_shared_paths():
     assert state.acl and state.shared == ["dir"] and state.in_release == ["link x"]
     assert state.writable_kind(0) == "dir" and state.writable_kind(1) == "missing"
     assert state.writable_kind(5) == "missing"
+
+
+# --------------------------------------------------------------------------- hook entries
+
+
+def _hooks(tmp_path: Path, **points: Any):
+    file = tmp_path / "client.yml"
+    doc = {"source": ".", "hosts": [{"name": "web2"}, {"name": "web1"}], "hooks": points}
+    file.write_text(yaml.safe_dump(doc))
+    return load_client(file).hooks
+
+
+def test_hook_entries_are_strings_or_objects(tmp_path):
+    hooks = _hooks(
+        tmp_path,
+        before_switch=["php craft up", {"run": "php craft migrate", "once": True}],
+        after_switch=[{"run": "warm", "hosts": ["web2"]}],
+        on_failure=[{"run": "mail", "once": True}],
+        after_rollback=[{"run": "restart queue", "hosts": ["web1", "web2"]}],
+    )
+    assert hooks.before_switch == (
+        Hook("php craft up", once=False, hosts=()),
+        Hook("php craft migrate", once=True, hosts=()),
+    )
+    assert hooks.after_switch == (Hook("warm", once=False, hosts=("web2",)),)
+    assert hooks.on_failure[0].once and hooks.after_rollback[0].hosts == ("web1", "web2")
+
+
+def test_which_hosts_run_a_hook():
+    targeted = ["web3", "web1", "web2"]
+    once = Hook("migrate", once=True, hosts=())
+    assert [h for h in targeted if once.runs_on(h, targeted)] == ["web1"]  # first by name
+    assert once.runs_on("web2", ["web3", "web2"])  # --limit: the first of those targeted
+    assert once.where(targeted) == " (once: on web1)"
+    named = Hook("warm", once=False, hosts=("web2",))
+    assert [h for h in targeted if named.runs_on(h, targeted)] == ["web2"]
+    assert named.where(targeted) == " (on web2)"
+    every = Hook("clear", once=False, hosts=())
+    assert all(every.runs_on(h, targeted) for h in targeted) and every.where(targeted) == ""
+    assert once_host([]) is None and not once.runs_on("web1", [])
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            {"run": "x", "hosts": ["web9"]},
+            "hooks.before_switch[0].hosts[0]: 'web9' is not a host "
+            "of this client (hosts: web1, web2)",
+        ),
+        (
+            {"run": "x", "once": True, "hosts": ["web1"]},
+            "hooks.before_switch[0]: give once or hosts",
+        ),
+        ({"once": True}, "hooks.before_switch[0]: missing required key 'run'"),
+        ({"run": "x", "onse": True}, "unknown key 'onse' (did you mean 'once'?)"),
+        ({"run": "x", "hosts": []}, "hooks.before_switch[0].hosts: [] should be non-empty"),
+        (3, "hooks.before_switch[0]: 3 is not of type 'string', 'object'"),
+    ],
+)
+def test_bad_hook_entries_name_the_key(tmp_path, entry, expected):
+    assert expected in _error(tmp_path, hooks={"before_switch": [entry]})
