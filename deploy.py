@@ -40,7 +40,7 @@ pending.changes_named(  # the commits and files since the live release (dry run,
     name="changes since the live release named",
     layout=deploy.layout,
     release=sha,
-    source=host.data.get("source"),
+    source=deploy.checkout,
     show_paths=host.data.get("show_paths") is True,
 )
 
@@ -85,7 +85,7 @@ with run.guarded("deploy"):  # the deploy lock on every host, on_failure hooks, 
 
     # switch: only once every host published (all hosts or none)
     switched = switch.current_switched(
-        name=f"current -> releases/{sha}", deploy=deploy, _if=run.all_hosts_ready
+        name=f"current -> releases/{sha}", deploy=deploy, held_back=run.held_back
     )
     switch.docroot_linked(name=f"{docroot} -> current/{docroot}", deploy=deploy)
     if run.php:  # after the docroot link: its one-time file is requested through it

@@ -44,7 +44,7 @@ with run.guarded("rollback"):  # the deploy lock on every host, the webhook
         name="changes since the live release named",
         layout=layout,
         release=target or deploy.release,
-        source=host.data.get("source"),
+        source=deploy.checkout,
         show_paths=host.data.get("show_paths") is True,
     )
 

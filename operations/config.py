@@ -15,6 +15,7 @@ import gc
 import getpass
 import json
 import os
+import shlex
 import shutil
 import socket
 import sys
@@ -27,6 +28,7 @@ import paramiko
 import yaml
 from pyinfra.api.exceptions import PyinfraError
 
+from .common import cli_run_rules
 from .database import Database, parse_max_age, remember_password
 from .layout import (
     CACHE_DIR,
@@ -209,8 +211,98 @@ def _too_complex(doc: Any) -> str | None:
     return None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that records every key given twice in one mapping, with its lines.
+
+    YAML allows a repeated key and PyYAML silently keeps the last value, so a forgotten
+    earlier `keep_releases:` would quietly lose. Keys that arrive through a merge key
+    (`<<: *anchor`) and are then overridden explicitly are not repeats: that is what merge
+    keys are for.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.repeated: list[str] = []  # one message per repeated key, in document order
+        self._paths: dict[int, tuple] = {}  # id(node) -> key path of its first occurrence
+        self._checked: set[int] = set()
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._paths = _node_paths(node)
+        return super().construct_document(node)
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # The first step of SafeConstructor.construct_mapping, and the one place that sees
+        # every mapping before merged pairs are prepended to it (it also flattens a merge
+        # source that has not been constructed yet, in place): so the check lives here.
+        if id(node) not in self._checked:
+            self._checked.add(id(node))
+            self.repeated += self._repeated_keys(node)
+        super().flatten_mapping(node)
+
+    def _repeated_keys(self, node: yaml.MappingNode) -> list[str]:
+        lines: dict[Any, list[int]] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                key_node, yaml.ScalarNode
+            ):
+                continue
+            key = self.construct_object(key_node)  # `1` and `0x1` are the same key
+            lines.setdefault(key, []).append(key_node.start_mark.line + 1)
+        out = []
+        for key, at in lines.items():
+            if len(at) > 1:
+                where = _key_path([*self._paths.get(id(node), ()), str(key)])
+                times = "twice" if len(at) == 2 else f"{len(at)} times"
+                if len(set(at)) == 1:  # a flow mapping: {a: 1, a: 2}
+                    lines_text = f"line {at[0]}"
+                else:
+                    lines_text = "lines " + ", ".join(map(str, at[:-1])) + f" and {at[-1]}"
+                out.append(f"{where} is given {times} ({lines_text})")
+        return out
+
+
+def _node_paths(root: yaml.Node) -> dict[int, tuple]:
+    """id(node) -> key path, for every node of a composed document (first occurrence wins).
+
+    Iterative, and each node is visited once: an alias is the same node object, so a file
+    whose aliases expand to millions of values is still walked in linear time.
+    """
+    paths: dict[int, tuple] = {}
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in paths:
+            continue
+        paths[id(node)] = path
+        if isinstance(node, yaml.MappingNode):
+            children = [
+                (value, (*path, key.value if isinstance(key, yaml.ScalarNode) else "?"))
+                for key, value in node.value
+            ]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(value, (*path, i)) for i, value in enumerate(node.value)]
+        else:
+            continue
+        stack.extend(reversed(children))  # popped in document order
+    return paths
+
+
+def _load_yaml(file: Path, text: str) -> Any:
+    """yaml.safe_load, refusing a key given twice in one mapping (naming its lines)."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        doc = loader.get_single_data()
+    finally:
+        loader.dispose()
+    if len(loader.repeated) == 1:
+        raise ConfigError(f"{file}: {loader.repeated[0]}")
+    if loader.repeated:
+        raise ConfigError(f"{file}:\n  " + "\n  ".join(loader.repeated))
+    return doc
+
+
 def read_document(file: Path) -> dict[str, Any]:
-    """Parse the YAML file (anchors and merge keys allowed) into a mapping, bounded in size."""
+    """Parse the YAML file into a mapping, bounded in size (merge keys yes, repeated keys no)."""
     try:
         size = file.stat().st_size
     except OSError as e:
@@ -218,7 +310,7 @@ def read_document(file: Path) -> dict[str, Any]:
     if size > MAX_FILE_BYTES:
         raise ConfigError(f"{file}: {size} bytes is too large for a client file (limit 256 KiB)")
     try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8"))
+        doc = _load_yaml(file, file.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{file}: not valid YAML: {e}") from None
     if not isinstance(doc, dict):
@@ -337,6 +429,9 @@ def load_client(file: str | Path) -> Client:
             if key in host:
                 host[key] = str((base / Path(host[key]).expanduser()).resolve())
         hosts.append(host)
+    problems = ssh_file_errors(doc, hosts)
+    if problems:
+        raise ConfigError(f"{file}:\n  " + "\n  ".join(problems))
     php = doc.get("php")
     return Client(
         file=file,
@@ -428,6 +523,67 @@ def _download_folder(file: Path, where: str, folder: str) -> Path:
     return full
 
 
+def ssh_file_errors(doc: dict[str, Any], hosts: list[dict[str, Any]]) -> list[str]:
+    """One message per SSH key or known_hosts file (given in `doc`) that ssh could not use.
+
+    `hosts` are the merged entries of `doc["hosts"]` with paths resolved. pyinfra reads the key
+    only when it connects, and a missing or wrong one then ends in a traceback; a known_hosts
+    file in a folder that does not exist fails (accept-new) only after the host was contacted,
+    as "Could not connect". A path under `ssh:` is named once, not once per host.
+    """
+    errors: dict[str, str] = {}  # key path -> message
+    for i, (entry, host) in enumerate(zip(doc["hosts"], hosts, strict=True)):
+        if host["name"].startswith("@local"):  # no SSH
+            continue
+        for key, what, problem_of in (
+            ("key", "the SSH key file", _key_file_problem),
+            ("known_hosts", "the known_hosts file", _known_hosts_problem),
+        ):
+            if key not in host:
+                continue
+            where = f"hosts[{i}].{key}" if key in entry else f"ssh.{key}"
+            problem = problem_of(Path(host[key]))
+            if problem and where not in errors:
+                given = entry[key] if key in entry else doc["ssh"][key]
+                as_given = "" if given == host[key] else f" (given as {given!r})"
+                errors[where] = f"{where}: {what} {host[key]}{as_given} {problem}"
+    return list(errors.values())
+
+
+def _key_file_problem(path: Path) -> str | None:
+    """What makes `path` unusable as an SSH private key file, or None."""
+    if not path.exists():
+        return "does not exist"
+    if path.is_dir():
+        return "is a folder, not a private key file"
+    if not path.is_file():
+        return "is not a regular file"
+    try:
+        with path.open("rb") as f:
+            head = f.read(64 * 1024).decode("latin-1")
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    # paramiko (and so pyinfra) loads PEM/OpenSSH keys: "-----BEGIN ... PRIVATE KEY-----"
+    if "PRIVATE KEY-----" in head:
+        return None
+    if head.startswith(("ssh-", "ecdsa-", "sk-")):
+        return "is a public key: give the private key (the same name without .pub)"
+    return "is not an SSH private key (expected a '-----BEGIN ... PRIVATE KEY-----' file)"
+
+
+def _known_hosts_problem(path: Path) -> str | None:
+    """What makes `path` unusable as a known_hosts file, or None.
+
+    A missing file is fine here: accept-new creates it, and host_key_errors explains it for a
+    strict host.
+    """
+    if not path.parent.is_dir():
+        return f"is in a folder that does not exist ({path.parent})"
+    if path.exists() and not path.is_file():
+        return "is a folder, not a known_hosts file" if path.is_dir() else "is not a regular file"
+    return None
+
+
 def cli_data(argv: list[str]) -> dict[str, str]:
     """The raw `--data key=value` pairs of a pyinfra command line.
 
@@ -446,6 +602,50 @@ def cli_data(argv: list[str]) -> dict[str, str]:
         if sep:
             out[key] = value
     return out
+
+
+def client_file_as_inventory(argv: list[str]) -> str | None:
+    """The message for a pyinfra command line whose inventory is a client file, else None.
+
+    `pyinfra inventories/client1.yml deploy.py` is an easy slip (the YAML is the file one
+    edits), and pyinfra 3.10 execs any existing inventory path as Python
+    (pyinfra_cli.inventory.make_inventory_from_files), which ends in a SyntaxError
+    traceback. Nothing of ours runs before that except the repo's config.py, which pyinfra
+    execs from the working directory just before it loads the inventory
+    (pyinfra_cli.cli._main: _set_config, then make_inventory); config.py gets no arguments,
+    so this reads the command line, parsed by pyinfra's own click command.
+    """
+    import click
+    from pyinfra_cli.cli import cli
+
+    try:
+        # resilient_parsing: no usage errors, help or version output (pyinfra did those)
+        ctx = cli.make_context("pyinfra", list(argv[1:]), resilient_parsing=True)
+    except click.ClickException:
+        return None
+    inventory = ctx.params.get("inventory")
+    if not inventory or Path(inventory).suffix.lower() not in (".yml", ".yaml"):
+        return None
+    beside = str(Path(inventory).with_suffix(".py"))
+    if not Path(beside).is_file():
+        return (
+            f"{inventory} is a client file, not an inventory: pyinfra needs the .py beside it, "
+            f"and {beside} does not exist; create it with the two lines of "
+            "inventories/client1.py"
+        )
+    args = [beside if arg == inventory else arg for arg in argv[1:]]
+    return (
+        f"{inventory} is a client file, not an inventory: pass the .py beside it instead: "
+        f"{shlex.join(['pyinfra', *args])}"
+    )
+
+
+def refuse_client_file_as_inventory(argv: list[str] | None = None) -> None:
+    """Stop the run, with our message only, if its inventory is a client file (see above)."""
+    message = client_file_as_inventory(sys.argv if argv is None else argv)
+    if message:
+        print(f"atomic-deploy: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _cli_value(raw: str) -> Any:
@@ -485,6 +685,7 @@ def host_data(
         writable_mode=client.writable_mode,
         writable_group=client.writable_group,
         digest=upload.digest if upload else None,
+        checkout=str(client.source),
     )
     data: dict[str, Any] = {
         "release": release,
@@ -584,12 +785,37 @@ def host_key_errors(client: Client) -> list[str]:
         what = f"cannot read {', '.join(unreadable)}; " if unreadable else ""
         errors.append(
             f"{where}: known_hosts: {what}no key for {entry} in {' '.join(files)}, and "
-            "host_key_policy is 'strict' (the default), so the host would be refused. Add its "
-            f"key after checking the fingerprint ({scan} | ssh-keygen -lf - shows it; compare "
-            f"with the host's own): {scan} >> {files[0]}; or set host_key_policy: accept-new "
-            "to trust the host on first use"
+            "host_key_policy is 'strict' (the default), so the host would be refused. Check "
+            f"the address first ({_address_origin(i, host, options, address, port)}): a wrong "
+            "host or port ends here too, and ssh-keyscan of a wrong host or port adds nothing "
+            "useful. If they are right, add its key after checking the fingerprint "
+            f"({scan} | ssh-keygen -lf - shows it; compare with the host's own): "
+            f"{scan} >> {files[0]}; or set host_key_policy: accept-new to trust the host on "
+            "first use"
         )
     return errors
+
+
+def _address_origin(
+    i: int, host: dict[str, Any], options: dict[str, Any], address: str, port: int
+) -> str:
+    """Where the host name and port that host_key_errors looked up come from, in words.
+
+    A typo in either is the likeliest reason for "no key", so the message points at the keys
+    to check (the merged entry no longer says whether a port was under the host or ssh:).
+    """
+    given = host.get("hostname") or host["name"]
+    if address != given:  # paramiko's lookup always has a hostname: the given one by default
+        host_from = f"HostName in ~/.ssh/config for {given}"
+    else:
+        host_from = f"hosts[{i}].hostname" if "hostname" in host else f"hosts[{i}].name"
+    if "port" in host:
+        port_from = f"hosts[{i}].port or ssh.port"
+    elif "port" in options:
+        port_from = "Port in ~/.ssh/config"
+    else:
+        port_from = f"the default; set hosts[{i}].port if the host listens elsewhere"
+    return f"host {address} from {host_from}, port {port} from {port_from}"
 
 
 def inventory_hosts(
@@ -606,6 +832,7 @@ def inventory_hosts(
     # every object pyinfra and its imports made (~0.25 s, a sixth of a converged run). Freezing
     # them first skips that walk; exit handlers still run and files are still flushed.
     atexit.register(gc.freeze)
+    cli_run_rules()  # FAIL_PERCENT = 0 even without config.py (another working directory)
     try:
         return _inventory_hosts(yml, root, sys.argv if argv is None else argv)
     except (ConfigError, ReleaseError, UploadError) as e:

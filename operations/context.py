@@ -66,6 +66,11 @@ class RunContext:
     refused: set[str] = field(default_factory=set)  # hosts that refused while preparing
     pending: dict[str, Any] = field(default_factory=dict)  # host -> pending.Pending
     handlers: set[str] = field(default_factory=set)  # callback handlers added to the State
+    # What a dry run found, per host (see dry_summary): the switch, the other changes, stops
+    dry_switches: dict[str, tuple[str, str]] = field(default_factory=dict)
+    dry_changes: dict[str, list[str]] = field(default_factory=dict)  # host -> op hashes
+    dry_stops: dict[str, str] = field(default_factory=dict)
+    interrupted: int = 0  # the signal (SIGINT, SIGTERM) that asked the run to stop
 
     @property
     def stamp(self) -> str:
@@ -91,6 +96,31 @@ class RunContext:
             )
 
         return check
+
+    def held_back(self, state: State) -> str | None:
+        """Why no host may switch yet, in words (None: every targeted host is ready).
+
+        Names, per host, the first required operation it did not get through: those that
+        failed if any did, else those not run yet (a host that never got that far as well).
+        """
+        from .pyinfra_adapter import op_name
+
+        failed, pending = [], []
+        for name in sorted(h.name for h in state.inventory if state.is_host_in_limit(h)):
+            metas = self.required.get(name)
+            if not metas:
+                pending.append(f"{name} did not get that far")
+                continue
+            for meta in metas:
+                if meta.is_complete() and meta.did_succeed():
+                    continue
+                what = f'"{op_name(state, meta)}"'
+                if meta.is_complete():
+                    failed.append(f"{name} failed at {what}")
+                else:
+                    pending.append(f"{name} has not run {what}")
+                break
+        return "; ".join(failed or pending) or None
 
     def on_failure_armed(self, host_name: str) -> bool:
         """The host's release was populated in this run and the run did not get through."""

@@ -79,6 +79,7 @@ class Deploy(HostDataValue):
     writable_mode: str | None = None  # e.g. "2775"; None: as created (states/writable.py)
     writable_group: str | None = None
     digest: str | None = None  # of the upload set; written into the release (see upload.py)
+    checkout: str | None = None  # the client's source folder (git runs there, on this machine)
 
     def __post_init__(self) -> None:
         # Both reach shell commands; `release` may come from --data (see live.deploy_for).

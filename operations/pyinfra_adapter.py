@@ -2,13 +2,14 @@
 
 Everything else uses pyinfra's public API (`@operation`, facts, `host.log`, `_if`, callback
 handlers). Each function here names the pyinfra 3.10 behaviour it relies on, and
-tests/unit/test_pyinfra_adapter.py fails if pyinfra changes it.
+tests/unit/test_pyinfra_adapter*.py fail if pyinfra changes it.
 """
 
 from __future__ import annotations
 
 import atexit
 import gc
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -79,6 +80,123 @@ def count_as_failed(state: State) -> None:
     is not used: it raises at once (FAIL_PERCENT), before the other hosts are prepared.
     """
     state.failed_hosts.add(ctx_host.get())  # the Host itself, not the `pyinfra.host` proxy
+
+
+def before_disconnect(state: State, action: Callable[[Any], None]) -> None:
+    """Call `action(host)` for each connected host just before pyinfra disconnects from it,
+    however the run ends: finished, stopped by failed hosts, an exception, a signal.
+
+    Relies on pyinfra_cli/cli.py ending every run with `finally: disconnect_all(state)`, which
+    calls `host.disconnect()` (pyinfra/api/connect.py) for every host it connected to, while
+    the connection still works. The `host_disconnect` callback is no substitute: it fires once
+    the connection is closed.
+    """
+    for target in state.inventory:
+        original = target.disconnect
+
+        def disconnect(target: Any = target, original: Callable[[], None] = original) -> None:
+            try:
+                action(target)
+            finally:
+                original()
+
+        target.disconnect = disconnect
+
+
+def initialised(state: State) -> bool:
+    """True once pyinfra gave the State its inventory and config (`State.init`): only then
+    can callback handlers be added. The CLI loads the inventory before that.
+
+    Relies on `State.initialised` (pyinfra/api/state.py), which the CLI checks too.
+    """
+    return bool(getattr(state, "initialised", False))
+
+
+def abandon_running_commands(state: State) -> None:
+    """Stop waiting for the commands running on the hosts: their greenlets end (the remote
+    commands themselves may finish on their own).
+
+    Relies on the CLI running each host's part of an operation in a greenlet of `state.pool`
+    (pyinfra/api/operations.py), and on `disconnect_all` spawning in that pool too: with
+    every slot busy, stopping would otherwise wait for the running commands to finish.
+    A killed greenlet returns GreenletExit, which pyinfra counts as success: the caller must
+    make sure no further operation runs (the stop points do).
+    """
+    if state.pool is not None:
+        state.pool.kill(block=False)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def on_stop_signals(handler: Callable[[int], None]) -> bool:
+    """Call `handler(signum)` on SIGINT and SIGTERM instead of pyinfra's own handling.
+
+    Relies on pyinfra_cli/main.py installing its SIGINT handler (print "Exiting upon user
+    request!", then `sys.exit(0)`: a stopped deploy looks like success) with `signal.signal`
+    before it loads the inventory and deploy files, so a handler installed from them replaces
+    it; SIGTERM has none (the process dies at once). An exception the handler raises lands in
+    whichever greenlet runs; gevent hands SystemExit to the main one, as for pyinfra's own.
+    Returns False (nothing installed) outside the main thread, where Python forbids it.
+    """
+    try:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, lambda number, _frame: handler(number))
+    except ValueError:  # not the main thread (greenlets all run in it)
+        return False
+    return True
+
+
+def keep_fail_percent_zero_unless_set() -> bool:
+    """Make the run stop as soon as a host fails (FAIL_PERCENT = 0) when nothing set it.
+
+    config.py sets it, but pyinfra loads config.py from the working directory only: run
+    from elsewhere, FAIL_PERCENT is None and the other hosts go on after one failed. Relies
+    on the CLI (pyinfra_cli/cli.py) applying config.py and --fail-percent before it loads the
+    inventory, and on each deploy file's `config.lock_current_state()` keeping what the
+    inventory set. Returns True if it set the value.
+    """
+    from pyinfra import config
+    from pyinfra.context import ctx_config
+
+    if not ctx_config.isset() or config.FAIL_PERCENT is not None:
+        return False
+    config.FAIL_PERCENT = 0
+    return True
+
+
+def cli_state() -> State | None:
+    """The State of the pyinfra CLI run loading us (None outside the CLI, e.g. in tests).
+
+    Relies on `pyinfra.is_cli` and on the CLI setting `pyinfra.context.ctx_state` before it
+    loads the inventory (pyinfra_cli/cli.py `_setup_state`).
+    """
+    import pyinfra
+    from pyinfra.context import ctx_state
+
+    return ctx_state.get() if pyinfra.is_cli else None
+
+
+def op_name(state: State, meta: Any) -> str:
+    """The name an operation shows in pyinfra's output, from what calling it returned.
+
+    Relies on `OperationMeta._hash` and `State.get_op_meta(hash).names` (pyinfra/api/state.py).
+    """
+    return op_name_of_hash(state, meta._hash)
+
+
+def host_op_hashes(target: Any) -> list[str]:
+    """The hashes of the operations the deploy files declared for the host, in order.
+
+    Relies on `Host.op_hash_order` (pyinfra/api/host.py), which `State.get_op_order` reads.
+    """
+    return list(target.op_hash_order)
+
+
+def op_name_of_hash(state: State, op_hash: str) -> str:
+    """The name of the operation with that hash (see `current_op_hash`)."""
+    names = state.get_op_meta(op_hash).names
+    return ", ".join(sorted(names)) or "an operation"
 
 
 def assign(name: str, value: str) -> StringCommand:

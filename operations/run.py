@@ -4,7 +4,7 @@ that changes hosts shares (deploy.py, rollback.py, restore_dump.py).
     run = HostRun.for_host()
     with run.guarded("deploy"):        # the deploy lock on every host, on_failure, the webhook
         run.before_switch(release.release_populated(...), arms_on_failure=True)
-        switch.current_switched(..., _if=run.all_hosts_ready)
+        switch.current_switched(..., held_back=run.held_back)
 
 `guarded` is the one place that takes and gives back the deploy lock (first host first, so of
 two concurrent runs exactly one goes on), arms the client's on_failure hooks and tells the
@@ -20,12 +20,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pyinfra import host
+from pyinfra import host, logger
+from pyinfra.api import State
 from pyinfra.api.operation import OperationMeta
 
+from . import dry_summary
+from . import pyinfra_adapter as adapter
+from .common import install_stop_signals, stop_if_interrupted
 from .context import RunContext, run_context
 from .database import Database
-from .layout import NO_RELEASE, Deploy
+from .layout import CURRENT_LINK, NO_RELEASE, Deploy
 from .live import Health, Hooks, deploy_for
 from .states import hooks, lock, notify
 from .states.php_reload import PhpRefresh
@@ -64,6 +68,8 @@ class HostRun:
         """From the current host's data. `existing`: the run is about a release already on the
         hosts (rollback, restore: `release` or none) rather than the one the inventory named.
         """
+        install_stop_signals(host.state)
+        stop_if_interrupted(host.state)  # a signal while loading the inventory or connecting
         deploy = setting("deploy", Deploy)
         return cls(
             deploy=deploy_for(deploy, release) if existing else deploy,
@@ -97,6 +103,8 @@ class HostRun:
                 deploy=deploy, hosts=hosts, take_over=self.take_over_lock,
             )  # fmt: skip
         hooks.arm_on_failure(deploy, self.hooks)
+        _tell_when_stopped_before_switch(host.state, self.context)
+        dry_summary.install(host.state)
         yield
         lock.lock_released(name="deploy lock released", deploy=deploy)
         if self.webhook:  # once per run, from this machine; failures only warn
@@ -117,6 +125,29 @@ class HostRun:
         return meta
 
     @property
+    def held_back(self) -> Callable[[], str | None]:
+        """For a switch's `held_back`: why no host may switch yet (None: every targeted host
+        got through every before_switch operation)."""
+        state = host.state
+        return lambda: self.context.held_back(state)
+
+    @property
     def all_hosts_ready(self) -> Callable[[], bool]:
         """`_if` for a switch: every targeted host got through every before_switch operation."""
         return self.context.all_hosts_ready(host.state)
+
+
+def _tell_when_stopped_before_switch(state: State, context: RunContext) -> None:
+    """When failed hosts stop the run before the barrier let any host switch, say so, naming
+    which host did not get through which operation."""
+    if "held-back" in context.handlers:
+        return
+    context.handlers.add("held-back")
+
+    def tell(state_: State) -> None:
+        reason = context.held_back(state_) if context.required else None
+        if reason:
+            logger.warning(f"--> No host switched {CURRENT_LINK}: every host must be ready "
+                           f"first, and {reason}")  # fmt: skip
+
+    adapter.when_run_stops(state, tell)

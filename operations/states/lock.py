@@ -6,9 +6,11 @@ token unique to the run. Two deploys started at once race for the lock on the fi
 (by name) before any other; the loser stops there, naming the holder.
 
 Taking and giving back the lock is bookkeeping, not a change to the site, so it does not
-show as a change: a converged rerun still reports "No change" everywhere. A run that fails
-gives its locks back; a run that was killed leaves its lock, which a later run detects as
-stale and takes over only when asked to (`--data take_over_lock=true`).
+show as a change: a converged rerun still reports "No change" everywhere. A run that fails,
+is stopped (Ctrl-C, SIGTERM) or loses one host's connection gives back every lock it still
+can (see common.when_host_stops); only a run killed outright (SIGKILL) or a host that cannot
+be reached leaves its lock, which a later run detects as stale and takes over only when
+asked to (`--data take_over_lock=true`).
 """
 
 from __future__ import annotations

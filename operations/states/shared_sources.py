@@ -19,7 +19,7 @@ from dataclasses import replace
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand
 
-from ..common import chain, preparing, refuse, say, wanted_state
+from ..common import chain, preparing, refuse, say, wanted_state, would_stop
 from ..facts import DeployState, deploy_state
 from ..layout import SHARED_DIR, Deploy
 
@@ -259,5 +259,5 @@ def shared_files_present(deploy: Deploy) -> Generator:
     if preparing():
         # Not refuse(): raising here would stop the dry run at the first host; every host
         # should say whether it would stop.
-        say(f"the deploy would stop here: {message}")
+        would_stop(message)
     yield StringCommand("echo", QuoteString(f"the deploy stops: {message}"), ">&2;", "exit", "1")

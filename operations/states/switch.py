@@ -7,9 +7,10 @@ failed health check, the live rebuild of an edited release): always by rename(2)
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 
+from pyinfra import host, logger
 from pyinfra.api import StringCommand
 
 from .. import deploy_log
@@ -22,9 +23,11 @@ from ..common import (
     temp_link_name,
     wanted_state,
 )
+from ..context import run_context
 from ..facts import DeployState, deploy_state
 from ..layout import CURRENT_LINK, RELEASES_DIR, Deploy
 from ..plan import current_release
+from ..pyinfra_adapter import current_op_hash
 
 
 def move_current(root: str, release: str, line: str | None = None) -> StringCommand:
@@ -56,12 +59,22 @@ def switched(state: DeployState, which: str, link: str, target: str, line: str =
     )
 
 
+def _warn(message: str) -> None:
+    host.log_styled(message, fg="yellow", log_func=logger.warning)
+
+
 @wanted_state
-def current_switched(deploy: Deploy) -> Generator:
+def current_switched(
+    deploy: Deploy, held_back: Callable[[], str | None] | None = None
+) -> Generator:
     """
     Ensure ``current`` is a link to ``releases/<sha>``, switched by rename(2).
 
     + deploy: the host's Deploy settings (release)
+    + held_back: the all-hosts barrier (``run.held_back``): while executing, a reason from it
+      leaves ``current`` alone and says, on this host, which host did not get through which
+      operation. Checked here rather than through ``_if``, which would only show
+      "No changes" (and makes a dry run list the switch as a "Conditional Change").
 
     The switch is one rename of a new link over the old one: at every moment ``current``
     points at a complete release, old or new. Refuses to point at a release that is not
@@ -73,12 +86,23 @@ def current_switched(deploy: Deploy) -> Generator:
     .. code:: python
 
         switch.current_switched(name="current -> release", deploy=deploy,
-                                _if=run.all_hosts_ready)
+                                held_back=run.held_back)
     """
+    if held_back is not None and not preparing():
+        reason = held_back()
+        if reason:
+            _warn(f"{CURRENT_LINK} not switched (held back): no host switches until every "
+                  f"host is ready, and {reason}")  # fmt: skip
+            return
     sha = deploy.release
     state = deploy_state(deploy.layout, sha)
     target = f"{RELEASES_DIR}/{sha}"
     have = state.link_target("current")
+    if preparing():  # for the dry run's summary
+        plan = f"stays at {target}" if have == target else f"{have or '(none)'} -> {target}"
+        run_context(host.state).dry_switches[host.name] = (
+            current_op_hash(host) or "", f"{CURRENT_LINK} {plan}"
+        )
     if have == target:
         return
     # While preparing a first deploy the release is not there yet; populate comes first.
@@ -113,6 +137,10 @@ def docroot_linked(deploy: Deploy) -> Generator:
     target = f"{CURRENT_LINK}/{docroot}"
     have = state.link_target("docroot")
     if have == target:
+        return
+    if state.link_target("current") is None and not preparing():
+        # A first deploy whose switch was held back: a link now would point at nothing.
+        _warn(f"{docroot} not linked: {CURRENT_LINK} does not exist yet (no switch happened)")
         return
     say(f"{docroot}: {have or '(none)'} -> {target}")
     yield atomic_link(posixpath.join(state.root, docroot), target)

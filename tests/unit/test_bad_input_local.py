@@ -5,9 +5,15 @@ whatever validation accepts reaches the host only inside quotes.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pwd
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,7 +28,14 @@ from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 from pyinfra.context import ctx_host, ctx_state
 
 from operations import rsync
-from operations.config import ConfigError, host_data, inventory_hosts, load_client
+from operations.config import (
+    ConfigError,
+    client_file_as_inventory,
+    host_data,
+    inventory_hosts,
+    load_client,
+    refuse_client_file_as_inventory,
+)
 from operations.deploy_log import line as log_line
 from operations.facts import DeployState, Entry
 from operations.layout import META_DIR, Deploy
@@ -197,6 +210,44 @@ def test_a_strict_host_missing_from_known_hosts_is_refused_with_how_to_add_it(tm
     assert "ssh-keygen -lf -" in err and "host_key_policy: accept-new" in err
 
 
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        (
+            {"hostname": "10.0.0.5", "port": 2222},
+            "host 10.0.0.5 from hosts[0].hostname, port 2222 from hosts[0].port or ssh.port",
+        ),
+        (
+            {},
+            "host web1 from hosts[0].name, port 22 from the default; set hosts[0].port if the "
+            "host listens elsewhere",
+        ),
+    ],
+)
+def test_no_key_for_a_host_says_its_address_may_be_wrong(tmp_path, capsys, host, address):
+    """A mistyped host name or port also has no key: scanning it would add a useless one."""
+    SiteRepo.create(tmp_path / "site")
+    err = _refused(tmp_path, capsys, [], hosts=_hosts_with_keys(tmp_path, "", **host))
+    assert f"Check the address first ({address}): a wrong host or port ends here too, and " in err
+    assert "ssh-keyscan of a wrong host or port adds nothing useful. If they are right, " in err
+    assert "add its key after checking the fingerprint" in err  # the advice that was there
+
+
+def test_no_key_for_a_host_names_its_address_from_the_users_ssh_config(
+    tmp_path, capsys, monkeypatch
+):
+    SiteRepo.create(tmp_path / "site")
+    (tmp_path / "home/.ssh").mkdir(parents=True)
+    (tmp_path / "home/.ssh/config").write_text("Host web1\n  HostName 10.1.1.1\n  Port 2200\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    err = _refused(tmp_path, capsys, [], hosts=_hosts_with_keys(tmp_path, ""))
+    assert "no key for [10.1.1.1]:2200 in " in err
+    assert (
+        "Check the address first (host 10.1.1.1 from HostName in ~/.ssh/config for web1, port "
+        "2200 from Port in ~/.ssh/config)" in err
+    )
+
+
 def test_a_missing_known_hosts_file_is_named(tmp_path, capsys):
     SiteRepo.create(tmp_path / "site")
     err = _refused(tmp_path, capsys, [], hosts=_hosts_with_keys(tmp_path, None))
@@ -340,7 +391,9 @@ def _quoted_only(command: StringCommand, values: list[str]) -> None:
             assert value not in piece, f"unquoted input {value!r} in {raw!r}"
         # Where the value was quoted on its own, it must come back as (part of) one token. A
         # bare "in raw" would also match quote characters of unrelated quoted text.
-        if shlex.quote(value) in raw:
+        # (As a word of its own: "' '" also occurs between two quoted words.)
+        word = rf"(?:^|(?<=[\s;&|(){{}}])){re.escape(shlex.quote(value))}(?=$|[\s;&|(){{}}])"
+        if re.search(word, raw):
             assert any(value in t for t in tokens), f"{value!r} split apart in {raw!r}"
 
 
@@ -464,3 +517,216 @@ def test_any_document_is_refused_naming_a_key_or_reaches_the_host_quoted(tmp_pat
         return
     event("accepted")
     _check_all_commands(file, site)
+
+
+# --------------------------------------------------------------------------- repeated keys
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "source: .\nkeep_releases: 3\nhosts: [{name: a}]\nkeep_releases: 5\n",
+            "keep_releases is given twice (lines 2 and 4)",
+        ),
+        (
+            "source: .\nhosts:\n  - name: a\n  - name: b\n    root: /srv/b\n    root: /srv/c\n",
+            "hosts[1].root is given twice (lines 5 and 6)",
+        ),
+        (
+            "source: .\nssh:\n  user: a\n  port: 22\n  user: b\nhosts: [{name: a}]\n",
+            "ssh.user is given twice (lines 3 and 5)",
+        ),
+        (
+            "source: .\nsource: .\nhosts: [{name: a}]\nsource: x\n",
+            "source is given 3 times (lines 1, 2 and 4)",
+        ),
+        ("source: .\nhosts: [{name: a, name: b}]\n", "hosts[0].name is given twice (line 2)"),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, text, expected):
+    """YAML allows it and the loader used to keep the last value without a word."""
+    message = _error(tmp_path, text)
+    assert message == f"{tmp_path / 'client.yml'}: {expected}"
+
+
+def test_every_repeated_key_is_listed(tmp_path):
+    text = "source: .\nkeep_releases: 3\nhosts: [{name: a, port: 1, port: 2}]\nkeep_releases: 4\n"
+    message = _error(tmp_path, text)
+    assert message.splitlines()[1:] == [
+        "  keep_releases is given twice (lines 2 and 4)",
+        "  hosts[0].port is given twice (line 3)",
+    ]
+
+
+def test_merge_keys_followed_by_an_override_are_not_repeats(tmp_path):
+    (tmp_path / "site").mkdir()
+    text = """source: site
+ssh: &ssh {user: deploy, port: 2222}
+hosts:
+  - &web1 {<<: *ssh, name: web1, port: 2223}
+  - <<: *web1
+    name: web2
+    port: 2224
+  - <<: [*web1, *ssh]
+    name: web3
+"""
+    client = load_client(_write(tmp_path, text))
+    assert [(h["name"], h["user"], h["port"]) for h in client.hosts] == [
+        ("web1", "deploy", 2223),
+        ("web2", "deploy", 2224),
+        ("web3", "deploy", 2223),  # the first mapping of a merge list wins
+    ]
+
+
+# --------------------------------------------------------------------------- ssh files
+
+
+def _ssh_client(tmp_path: Path, ssh: dict[str, Any], *hosts: dict[str, Any]) -> Path:
+    """A client file with two SSH hosts (plus `hosts`) and `ssh`; returns the file."""
+    (tmp_path / "site").mkdir(exist_ok=True)
+    entries = [{"name": "web1", "hostname": "127.0.0.1", "port": 1}, {"name": "web2"}, *hosts]
+    return _write(tmp_path, {"source": "site", "ssh": ssh, "hosts": entries})
+
+
+def _key_pair(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return path
+
+
+def _ssh_file_error(tmp_path: Path, ssh: dict[str, Any], *hosts: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_client(_ssh_client(tmp_path, ssh, *hosts))
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'client.yml'}:\n  ")
+    return message
+
+
+def test_a_missing_ssh_key_is_named_once_with_its_resolved_path(tmp_path):
+    """It used to end in a traceback from pyinfra's connect greenlet."""
+    message = _ssh_file_error(tmp_path, {"key": "keys/id_ed25519"})
+    assert message.splitlines()[1:] == [
+        f"  ssh.key: the SSH key file {tmp_path / 'keys/id_ed25519'} (given as "
+        "'keys/id_ed25519') does not exist"
+    ]  # one line for both hosts: the key is given once, under ssh:
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: p.mkdir(parents=True), "is a folder, not a private key file"),
+        (
+            lambda p: p.write_text(_key_pair(p.with_name("real")).with_suffix(".pub").read_text()),
+            "is a public key: give the private key (the same name without .pub)",
+        ),
+        (
+            lambda p: p.write_text("hello\n"),
+            "is not an SSH private key (expected a '-----BEGIN ... PRIVATE KEY-----' file)",
+        ),
+    ],
+    ids=["folder", "public key", "not a key"],
+)
+def test_a_host_key_file_that_is_no_private_key_is_named_with_the_host_path(
+    tmp_path, make, expected
+):
+    bad = tmp_path / "keys" / "bad"
+    bad.parent.mkdir()
+    make(bad)
+    good = _key_pair(tmp_path / "keys" / "good")
+    message = _ssh_file_error(tmp_path, {"key": str(good)}, {"name": "web3", "key": str(bad)})
+    assert message.splitlines()[1] == f"  hosts[2].key: the SSH key file {bad} {expected}"
+    assert len(message.splitlines()) == 2  # ssh.key is fine
+
+
+def test_an_unreadable_ssh_key_is_named(tmp_path):
+    """Checked with `deploy` as the effective user: root reads any file."""
+    folder = Path(tempfile.mkdtemp(prefix="atomic-deploy-unit-"))  # /tmp: deploy may enter
+    try:
+        folder.chmod(0o755)
+        key = _key_pair(folder / "id_ed25519")  # 0600, root's
+        client = _ssh_client(folder, {"key": str(key)})
+        client.chmod(0o644)
+        (folder / "site").chmod(0o755)
+        with _effective_user("deploy"), pytest.raises(ConfigError) as info:
+            load_client(client)
+    finally:
+        shutil.rmtree(folder)
+    message = str(info.value)
+    assert f"ssh.key: the SSH key file {key} cannot be read (Permission denied)" in message
+
+
+@contextlib.contextmanager
+def _effective_user(name: str) -> Iterator[None]:
+    """Run the block with `name`'s uid and gid as the effective ones (root gets them back)."""
+    user = pwd.getpwnam(name)
+    os.setegid(user.pw_gid)
+    os.seteuid(user.pw_uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def test_a_known_hosts_file_in_a_missing_folder_is_named(tmp_path):
+    """accept-new would only fail after contacting the host, as 'Could not connect'."""
+    key = _key_pair(tmp_path / "id")
+    ssh = {"key": str(key), "known_hosts": "nodir/known_hosts", "host_key_policy": "accept-new"}
+    message = _ssh_file_error(tmp_path, ssh)
+    assert message.splitlines()[1] == (
+        f"  ssh.known_hosts: the known_hosts file {tmp_path / 'nodir/known_hosts'} (given as "
+        f"'nodir/known_hosts') is in a folder that does not exist ({tmp_path / 'nodir'})"
+    )
+
+
+def test_usable_ssh_files_and_local_hosts_pass(tmp_path):
+    key = _key_pair(tmp_path / "id")
+    ssh = {"key": "id", "known_hosts": "not_yet_created", "host_key_policy": "accept-new"}
+    local = {"name": "@local", "key": "missing", "known_hosts": "nodir/x"}  # no SSH: unused
+    client = load_client(_ssh_client(tmp_path, ssh, local))
+    assert client.hosts[0]["key"] == str(key)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["{d}/c.yml", "deploy.py"], "pyinfra {d}/c.py deploy.py"),
+        (["{d}/c.YAML", "status.py", "--dry"], "pyinfra {d}/c.py status.py --dry"),
+        (
+            ["-v", "--data", 'release="{d}/c.yml"', "--limit", "web1", "{d}/c.yml", "rollback.py"],
+            "pyinfra -v --data 'release=\"{d}/c.yml\"' --limit web1 {d}/c.py rollback.py",
+        ),
+        (["{d}/c.py", "deploy.py"], None),  # the right way
+        (["@local", "exec", "--", "cat", "{d}/c.yml"], None),  # a .yml, but not the inventory
+    ],
+)
+def test_a_client_file_given_as_the_inventory_is_recognised(tmp_path, args, expected):
+    for name in ("c.yml", "c.YAML", "c.py"):
+        (tmp_path / name).touch()
+    argv = ["/usr/bin/pyinfra", *(a.format(d=tmp_path) for a in args)]
+    message = client_file_as_inventory(argv)
+    if expected is None:
+        assert message is None
+    else:
+        inventory = next(a for a in argv[1:] if a.lower().endswith((".yml", ".yaml")))
+        assert message == (
+            f"{inventory} is a client file, not an inventory: pass the .py beside it instead: "
+            + expected.format(d=tmp_path)
+        )
+
+
+def test_refusing_a_client_file_as_the_inventory_exits_2_with_one_line(tmp_path, capsys):
+    (tmp_path / "c.yml").touch()
+    with pytest.raises(SystemExit) as info:
+        refuse_client_file_as_inventory(["pyinfra", str(tmp_path / "c.yml"), "deploy.py"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"atomic-deploy: {tmp_path / 'c.yml'} is a client file") and (
+        err.count("\n") == 1
+    )
+    refuse_client_file_as_inventory(["pyinfra", str(tmp_path / "c.py"), "deploy.py"])  # no exit

@@ -1,6 +1,7 @@
 """The configuration reference (docs/configuration.md) is the schema's, not a hand-kept copy."""
 
 import re
+import subprocess
 from pathlib import Path
 
 from operations.config import load_client, reference_table
@@ -20,8 +21,15 @@ def test_config_reference_matches_schema():
     )
 
 
-def test_readme_minimal_client_file_is_accepted(tmp_path):
+def test_readme_minimal_client_file_is_accepted(tmp_path, monkeypatch):
     """The README's client file, saved where it says, loads as it stands."""
+    home = tmp_path / "home"  # its ssh.key is ~/.ssh/id_ed25519: a real key must be there
+    (home / ".ssh").mkdir(parents=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / ".ssh/id_ed25519")],
+        check=True,
+    )
+    monkeypatch.setenv("HOME", str(home))
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("\n## A client file\n", 1)[1].split("\n## ", 1)[0]
     example = re.search(r"```yaml\n(.*?)```", section, re.S)
