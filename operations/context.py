@@ -55,7 +55,7 @@ class RunContext:
     # Once this operation succeeded on a host, its on_failure hooks run if the run fails.
     arms_on_failure: dict[str, OperationMeta] = field(default_factory=dict)
     finished: set[str] = field(default_factory=set)  # hosts that got through the whole run
-    on_failure: dict[str, tuple[Any, tuple[str, ...]]] = field(default_factory=dict)  # hooks
+    on_failure: dict[str, tuple[Any, tuple[Any, ...]]] = field(default_factory=dict)  # live.Hook
 
     held: dict[str, str] = field(default_factory=dict)  # host -> root where we hold the lock
     on_stop: dict[tuple[int, str], Callable[[Any], None]] = field(default_factory=dict)
