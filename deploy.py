@@ -16,6 +16,7 @@ from operations.states import (
     dump,
     health,
     hooks,
+    maintenance,
     pending,
     php_reload,
     preflight,
@@ -80,6 +81,8 @@ with run.guarded("deploy"):  # the deploy lock on every host, on_failure hooks, 
         name=f"current -> releases/{sha}", deploy=deploy, _if=run.all_hosts_ready
     )
     switch.docroot_linked(name=f"{docroot} -> current/{docroot}", deploy=deploy)
+    if run.hooks.maintenance:  # raised by the before_switch hooks: the site is served again
+        maintenance.maintenance_ended(name="maintenance flag removed", deploy=deploy)
     if run.php:  # after the docroot link: its one-time file is requested through it
         php_reload.php_refreshed(name=f"PHP refreshed ({run.php.mode})", deploy=deploy, php=run.php)
     if run.hooks.after_switch:

@@ -39,6 +39,8 @@ class Hooks(HostDataValue):
     after_switch: tuple[str, ...]
     on_failure: tuple[str, ...]
     after_rollback: tuple[str, ...]  # rollback.py: on each host whose current moved back
+    php_binary: str  # the host's PHP CLI: $ATOMIC_PHP in every hook's environment
+    maintenance: bool  # shared/.maintenance exists while before_switch hooks run
 
 
 @dataclass(frozen=True)

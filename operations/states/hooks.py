@@ -33,12 +33,16 @@ from ..layout import RELEASES_DIR, Deploy, release_path
 from ..live import Hooks
 from ..plan import current_release, previous_release
 from ..pyinfra_adapter import assign, run_now
+from .maintenance import FLAG, raise_flag
 
 
-def hook_env(root: str, sha: str, previous: str | None, host_name: str) -> dict[str, str]:
-    """The environment a hook sees."""
+def hook_env(
+    root: str, sha: str, previous: str | None, host_name: str, php: str
+) -> dict[str, str]:
+    """The environment a hook sees; `php` is the host's php_binary."""
     return {
         "ATOMIC_HOST": host_name,
+        "ATOMIC_PHP": php,
         "ATOMIC_DEPLOY_ROOT": root,
         "ATOMIC_RELEASE": sha,
         "ATOMIC_RELEASE_PATH": release_path(root, sha),
@@ -67,16 +71,29 @@ def _previous(state: DeployState, sha: str) -> str | None:
     return previous_release(state)
 
 
-def _prepared(state: DeployState, deploy: Deploy, commands: tuple[str, ...]) -> list:
-    env = hook_env(state.root, deploy.release, _previous(state, deploy.release), host.name)
+def _prepared(state: DeployState, deploy: Deploy, hooks: Hooks, commands: tuple[str, ...]) -> list:
+    previous = _previous(state, deploy.release)
+    env = hook_env(state.root, deploy.release, previous, host.name, hooks.php_binary)
     folder = release_path(state.root, deploy.release)
     return [(command, hook_command(folder, env, command)) for command in commands]
 
 
 def run_hooks(
-    state: State, host: Host, point: str, root: str, release: str, by: str, hooks: list
+    state: State,
+    host: Host,
+    point: str,
+    root: str,
+    release: str,
+    by: str,
+    hooks: list,
+    maintenance: bool = False,
 ) -> bool:
-    """Run hooks one after the other, showing their output; stop at the first failure."""
+    """Run hooks one after the other, showing their output; stop at the first failure.
+
+    `maintenance`: raise the maintenance flag first (maintenance.py).
+    """
+    if maintenance and not raise_flag(state, host, root):
+        return False
     for text, command in hooks:
         ok, output = run_now(host, command, print_input=state.print_input)
         lines = output.stdout_lines + output.stderr_lines
@@ -115,9 +132,12 @@ def hooks_run(deploy: Deploy, hooks: Hooks, point: str) -> Generator:
     if not commands or (point == "before_switch" and current_release(state) == deploy.release):
         return
     say(f"{point} hooks in {RELEASES_DIR}/{deploy.release}: " + "; ".join(commands))
-    prepared = _prepared(state, deploy, commands)
+    maintenance = hooks.maintenance and point == "before_switch"
+    if maintenance:
+        say(f"{FLAG}: up while they run, removed after the switch (maintenance)")
+    prepared = _prepared(state, deploy, hooks, commands)
     args = (point, state.root, deploy.release, deploy.deployed_by, prepared)
-    yield FunctionCommand(run_hooks, args, {})
+    yield FunctionCommand(run_hooks, args, {"maintenance": maintenance})
 
 
 def _run_on_failure(state: State, target: Any) -> None:
@@ -126,9 +146,10 @@ def _run_on_failure(state: State, target: Any) -> None:
     run = run_context(state)
     if not run.on_failure_armed(target.name) or target.name not in run.on_failure:
         return
-    deploy, commands = run.on_failure.pop(target.name)
+    deploy, commands, php = run.on_failure.pop(target.name)
     current = read_deploy_tree(target, deploy.layout, deploy.release)  # the failure path only
-    env = hook_env(current.root, deploy.release, _previous(current, deploy.release), target.name)
+    previous = _previous(current, deploy.release)
+    env = hook_env(current.root, deploy.release, previous, target.name, php)
     folder = release_path(current.root, deploy.release)
     for text in commands:
         ok, output = run_now(target, hook_command(folder, env, text))
@@ -145,5 +166,5 @@ def arm_on_failure(deploy: Deploy, hooks: Hooks) -> None:
     if not hooks.on_failure:
         return
     state = host.state
-    run_context(state).on_failure[host.name] = (deploy, hooks.on_failure)
+    run_context(state).on_failure[host.name] = (deploy, hooks.on_failure, hooks.php_binary)
     when_host_stops(state, "on_failure hooks", 10, lambda target: _run_on_failure(state, target))
