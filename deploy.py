@@ -26,6 +26,7 @@ from operations.states import (
     shared_sources,
     switch,
     tree,
+    writable,
 )
 
 run = HostRun.for_host()
@@ -58,6 +59,8 @@ with run.guarded("deploy"):  # the deploy lock on every host, on_failure hooks, 
         arms_on_failure=True,  # from here on, a failure runs the on_failure hooks
     )
     shared.shared_linked(name="shared dirs and files linked", deploy=deploy)
+    if deploy.layout.writable_dirs:  # the site's own folders in each release
+        writable.writable_present(name="writable dirs present", deploy=deploy)
     if run.database:  # a failed dump stops the deploy before any switch
         run.before_switch(
             dump.fresh_dump_present(

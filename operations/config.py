@@ -43,6 +43,7 @@ from .live import Health, Hooks, uploads_source
 from .release_name import ReleaseError, check_release_value, resolve_release
 from .states.php_reload import MODES, PhpRefresh, php_errors
 from .states.shared import config_errors as shared_path_errors
+from .states.writable import config_errors as writable_dir_errors
 from .upload import Spec, UploadError, UploadSet, prepare
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "client.schema.json"
@@ -100,6 +101,9 @@ class Client:
     copy_mode: str
     shared_mode: str | None
     shared_group: str | None
+    writable_dirs: tuple[str, ...]
+    writable_mode: str | None
+    writable_group: str | None
     # One per host: its SSH settings, root and database section (its own keys over the
     # client's, defaults filled), as host_data() turns them into pyinfra host data.
     hosts: list[dict[str, Any]]
@@ -238,6 +242,7 @@ def _semantic_errors(doc: dict[str, Any], raw: dict[str, Any]) -> list[str]:
         errors.append(f"hosts: the name '{dup}' is used more than once")
     docroot = doc["docroot"]
     errors += shared_path_errors(doc)
+    errors += writable_dir_errors(doc)
     client_db = doc.get("database")
     top = _database_errors(client_db, "database", docroot) if client_db is not None else []
     errors += top
@@ -352,6 +357,9 @@ def load_client(file: str | Path) -> Client:
         copy_mode=doc["copy_mode"],
         shared_mode=doc.get("shared_mode"),
         shared_group=doc.get("shared_group"),
+        writable_dirs=tuple(doc["writable_dirs"]),
+        writable_mode=doc.get("writable_mode"),
+        writable_group=doc.get("writable_group"),
         allow_dirty=doc["allow_dirty"],
         build_commands=tuple(doc["build"]["commands"]),
         build_output=tuple(doc["build"]["output"]),
@@ -476,6 +484,7 @@ def host_data(
             docroot=client.docroot,
             shared_dirs=client.shared_dirs,
             shared_files=client.shared_files,
+            writable_dirs=client.writable_dirs,
         ),
         release=release or NO_RELEASE,
         source=str(upload.folder) if upload else str(client.source),
@@ -486,6 +495,8 @@ def host_data(
         shared_sources=tuple(sorted((p, str(local)) for p, local in client.shared_sources.items())),
         shared_mode=client.shared_mode,
         shared_group=client.shared_group,
+        writable_mode=client.writable_mode,
+        writable_group=client.writable_group,
         digest=upload.digest if upload else None,
     )
     data: dict[str, Any] = {

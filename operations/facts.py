@@ -58,8 +58,10 @@ class DeployState:
     current: str = "missing"  # "link <target>", "dir", "emptydir", "file", "other", "missing"
     docroot: str = "missing"
     entries: dict[str, Entry] = field(default_factory=dict)
+    acl: bool = False  # the host has setfacl (writable dirs' group)
     shared: list[str] = field(default_factory=list)  # kind of shared/<path>, by index
     in_release: list[str] = field(default_factory=list)  # kind of releases/<sha>/<path>
+    writable: list[str] = field(default_factory=list)  # kind of releases/<sha>/<writable dir>
     mergeable: dict[int, bool] = field(default_factory=dict)  # release content -> shared/ ok
     shared_meta: dict[int, tuple[str, str]] = field(default_factory=dict)  # (mode, group)
     shared_sums: dict[int, str] = field(default_factory=dict)  # sha256 of a shared file
@@ -83,6 +85,10 @@ class DeployState:
         """Kind of releases/<sha>/<path> for the index-th shared path."""
         return self.in_release[index] if index < len(self.in_release) else "missing"
 
+    def writable_kind(self, index: int) -> str:
+        """Kind of releases/<sha>/<path> for the index-th writable dir."""
+        return self.writable[index] if index < len(self.writable) else "missing"
+
     def complete(self, sha: str) -> bool:
         """releases/<sha> is a directory whose completion marker names <sha>."""
         entry = self.entries.get(sha)
@@ -100,7 +106,8 @@ class DeployTree(FactBase):
     """The state of a deploy root: layout dirs, links, releases, shared paths, deploy log."""
 
     def command(
-        self, root, sha, docroot, shared_dirs, shared_files, meta, marker, manifest, owner=None
+        self, root, sha, docroot, shared_dirs, shared_files, meta, marker, manifest, owner=None,
+        writable_dirs=(),
     ):
         values = {
             "r": root or "",
@@ -122,9 +129,12 @@ class DeployTree(FactBase):
                 "tmplink_suffix": TEMP_LINK_SUFFIX,
                 "logfile": LOG_FILE,
                 "loglines": str(LOG_LINES),
-                "listing": listing_command([*shared_dirs, *shared_files]).get_raw_value(),
+                "listing": listing_command(
+                    [*shared_dirs, *shared_files, *writable_dirs]
+                ).get_raw_value(),
             },
-            [f"d:{p}" for p in shared_dirs] + [f"f:{p}" for p in shared_files],
+            [f"d:{p}" for p in shared_dirs] + [f"f:{p}" for p in shared_files]
+            + [f"w:{p}" for p in writable_dirs],
         )
         if owner is None:
             return read
@@ -150,6 +160,8 @@ def parse_deploy_tree(lines: list[str]) -> DeployState:
             state.root_state = rest
         elif tag == "rsync":
             state.rsync = rest == "yes"
+        elif tag == "acl":
+            state.acl = rest == "yes"
         elif tag == "dir":
             state.dirs.add(rest)
         elif tag == "top":
@@ -158,9 +170,9 @@ def parse_deploy_tree(lines: list[str]) -> DeployState:
         elif tag == "entry":
             kind, marker, name = rest.split(" ", 2)
             state.entries[name] = Entry(name, kind, None if marker == "-" else marker)
-        elif tag in ("shared", "rel"):
+        elif tag in ("shared", "rel", "wr"):
             index, _, kind = rest.partition(" ")
-            target = state.shared if tag == "shared" else state.in_release
+            target = {"shared": state.shared, "rel": state.in_release, "wr": state.writable}[tag]
             target.extend(["missing"] * (int(index) + 1 - len(target)))
             target[int(index)] = kind
         elif tag == "relmerge":
@@ -260,6 +272,7 @@ def read_deploy_tree(
         docroot=layout.docroot,
         shared_dirs=list(layout.shared_dirs),
         shared_files=list(layout.shared_files),
+        **({"writable_dirs": list(layout.writable_dirs)} if layout.writable_dirs else {}),
         meta=META_DIR,
         marker=MARKER,
         manifest=MANIFEST,

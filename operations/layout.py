@@ -50,6 +50,7 @@ class Layout(HostDataValue):
     docroot: str
     shared_dirs: tuple[str, ...]
     shared_files: tuple[str, ...]
+    writable_dirs: tuple[str, ...] = ()  # in each release, not shared (states/writable.py)
 
     @property
     def shared_paths(self) -> list[tuple[str, str]]:
@@ -75,6 +76,8 @@ class Deploy(HostDataValue):
     shared_sources: tuple[tuple[str, str], ...]
     shared_mode: str | None = None  # e.g. "2775"; None: leave as created
     shared_group: str | None = None
+    writable_mode: str | None = None  # e.g. "2775"; None: as created (states/writable.py)
+    writable_group: str | None = None
     digest: str | None = None  # of the upload set; written into the release (see upload.py)
 
     def __post_init__(self) -> None:

@@ -1,8 +1,9 @@
 """What a release holds: a listing written when it is populated, compared on every run.
 
 The listing has one line per path of the release (type, size, mtime in ns, link target),
-sorted, leaving out the shared paths (they are links into shared/, checked by shared_linked)
-and the tool's own files. It reads no file contents: for a 10,000-file release it costs
+sorted, leaving out the shared paths (they are links into shared/, checked by shared_linked),
+the writable dirs (the site writes there: states/writable.py) and the tool's own files.
+It reads no file contents: for a 10,000-file release it costs
 tens of milliseconds, so every run can check that nobody edited, added or deleted files in
 the release (a "hot-fix" on the server) and that none went missing. An edit that keeps the
 size and resets the mtime would go unnoticed; that takes intent, not a slip.
@@ -16,7 +17,8 @@ from .layout import MANIFEST, MARKER
 
 
 def listing_command(shared_paths: list[str]) -> StringCommand:
-    """Shell command printing the listing of the release in the working directory."""
+    """Shell command printing the listing of the release in the working directory, without
+    `shared_paths` (the shared paths and the writable dirs) and what is inside them."""
     prunes: list[object] = []
     for path in [MARKER, MANIFEST, *shared_paths]:
         prunes += ["-o" if prunes else "", "-path", QuoteString(f"./{path}")]

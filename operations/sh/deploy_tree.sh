@@ -3,12 +3,13 @@
 # Variables (set by shell.script): r (root, empty = $HOME), sha, docroot, meta, marker,
 # manifest, logfile, loglines, lockdir, cache_dir, releases_dir, shared_dir, current_link,
 # tmplink_suffix, listing (the manifest listing command, see manifest.py).
-# "$@": the shared paths, "d:path" / "f:path". They are reported by their index in "$@", so
+# "$@": the shared paths, "d:path" / "f:path", then the writable dirs, "w:path". They are reported by their index in "$@", so
 # odd characters in them can't confuse parsing.
 # shellcheck disable=SC2154 # the variables above are set before this text
 [ -n "$r" ] || r=$HOME
 printf 'root %s\n' "$r"
 if command -v rsync >/dev/null 2>&1; then echo 'rsync yes'; else echo 'rsync no'; fi
+if command -v setfacl >/dev/null 2>&1; then echo 'acl yes'; else echo 'acl no'; fi
 if [ ! -e "$r" ] && [ ! -L "$r" ]; then echo 'rootstate missing'; exit 0; fi
 if [ ! -d "$r" ]; then echo 'rootstate notdir'; exit 0; fi
 cd "$r" 2>/dev/null || { echo 'rootstate unreadable'; exit 0; }
@@ -54,8 +55,13 @@ if [ -d "$rel" ] && [ ! -L "$rel" ] && [ -f "$rel/$marker" ]; then
   fi
 fi
 i=0
+w=0
 for p in "$@"; do
   path=${p#?:}
+  case $p in w:*)
+    [ -d "$rel" ] && [ ! -L "$rel" ] && printf 'wr %s %s\n' "$w" "$(kind "$rel/$path")"
+    w=$((w + 1)); continue;;
+  esac
   shared=$shared_dir/$path
   printf 'shared %s %s\n' "$i" "$(kind "$shared")"
   [ -d "$shared" ] && printf 'sharedmeta %s %s\n' "$i" "$(stat -c '%a %G' "$shared")"

@@ -31,7 +31,7 @@ from ..layout import (
 )
 from ..manifest import listing_command, parse_differences
 from ..plan import current_release
-from . import shared
+from . import shared, writable
 from .shared import Refused, repair_all
 from .switch import move_current
 
@@ -129,14 +129,16 @@ def release_populated(deploy: Deploy) -> Generator:
     yield FunctionCommand(
         rsync.upload, (deploy.source, posixpath.join(root, CACHE_DIR), deploy.exclude), {}
     )
-    shared_paths = [path for _, path in deploy.layout.shared_paths]
+    # Writable dirs are the site's to write to: not part of what the release holds.
+    unlisted = [path for _, path in deploy.layout.shared_paths] + list(deploy.layout.writable_dirs)
     steps = [
         *repairs,
         StringCommand("rm", "-rf", _q(build)),
         copy_command(deploy.copy_mode, posixpath.join(root, CACHE_DIR), build),
         *shared.link_commands(build, deploy),
+        *writable.build_commands(build, posixpath.join(root, CACHE_DIR), deploy, state.acl),
         StringCommand(
-            "(", "cd", _q(build), "&&", listing_command(shared_paths), ")", ">", _q(build, MANIFEST)
+            "(", "cd", _q(build), "&&", listing_command(unlisted), ")", ">", _q(build, MANIFEST)
         ),  # fmt: skip
         # The marker: the release's name, then the digest of the upload set it holds.
         StringCommand(
@@ -192,6 +194,7 @@ def _built(state: DeployState, deploy: Deploy, line: str) -> DeployState | None:
         digest=deploy.digest,
         differences=[],
         in_release=[f"link {shared.link_target(path)}" for _, path in paths],
+        writable=["dir" for _ in deploy.layout.writable_dirs],
         mergeable={},
         log=[*state.log, line],
     )

@@ -95,6 +95,10 @@ def drift(
                     f"{RELEASES_DIR}/{release}/{path} is {state.release_kind(i)} "
                     f"(should be a link -> {SHARED_DIR}/{path})"
                 )
+        for i, path in enumerate(layout.writable_dirs):
+            if state.writable_kind(i) not in ("dir", "emptydir"):
+                found.append(f"writable dir {RELEASES_DIR}/{release}/{path} is "
+                             f"{state.writable_kind(i)} (should be a folder)")  # fmt: skip
     for i, (kind, path) in enumerate(layout.shared_paths):
         if state.shared_kind(i) == "missing":
             what = "shared dir" if kind == "d" else "shared file"
@@ -209,6 +213,7 @@ def report(
         "releases": releases,
         "database": dumps is not None,
         "newest_dump": newest,
+        "writable_dirs": list(layout.writable_dirs),
         "lock": describe(state.lock) if state.lock is not None else None,
         "last_live": last_live(state),
         "drift": drift(
@@ -246,6 +251,8 @@ def format_text(data: dict[str, Any]) -> str:
         out.append(
             f"  newest dump: {dump['file']} ({dump['age']} old)" if dump else "  newest dump: none"
         )
+    if data.get("writable_dirs"):  # each release's own, not shared (states/writable.py)
+        out.append(f"  writable dirs: {', '.join(data['writable_dirs'])}")
     out.append(f"  lock: held by {data['lock']}" if data["lock"] else "  lock: free")
     if data["drift"]:
         out.append("  drift:")
