@@ -26,6 +26,11 @@ def test_the_craft_preset_sets_up_a_craft_site(tmp_path):
     assert client.docroot == "web"
     assert client.shared_dirs == ("storage",)
     assert client.shared_files == (".env",)
+    assert client.writable_dirs == ("web/cpresources",)
+    assert _load(tmp_path, craft={"allow_admin_changes": True}).writable_dirs == (
+        "web/cpresources",
+        "config/project",
+    )
     assert client.hooks.before_switch == ("$ATOMIC_PHP craft up --interactive=0",)
     clears = tuple(f"$ATOMIC_PHP craft clear-caches/{c}"
                    for c in ("data", "compiled-classes", "compiled-templates"))  # fmt: skip
