@@ -69,6 +69,10 @@ with run.guarded("deploy"):  # the deploy lock on every host, on_failure hooks, 
                 database=run.database,
             )
         )
+    if run.hooks.maintenance and run.hooks.before_switch:  # the web server answers 503
+        run.before_switch(
+            maintenance.maintenance_started(name="maintenance flag up", deploy=deploy)
+        )
     if run.hooks.before_switch:  # e.g. migrations; a failure stops the deploy, none switches
         run.before_switch(
             hooks.hooks_run(

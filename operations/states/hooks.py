@@ -33,7 +33,6 @@ from ..layout import RELEASES_DIR, Deploy, release_path
 from ..live import Hooks
 from ..plan import current_release, previous_release
 from ..pyinfra_adapter import assign, run_now
-from .maintenance import FLAG, raise_flag
 
 
 def hook_env(
@@ -79,21 +78,9 @@ def _prepared(state: DeployState, deploy: Deploy, hooks: Hooks, commands: tuple[
 
 
 def run_hooks(
-    state: State,
-    host: Host,
-    point: str,
-    root: str,
-    release: str,
-    by: str,
-    hooks: list,
-    maintenance: bool = False,
+    state: State, host: Host, point: str, root: str, release: str, by: str, hooks: list
 ) -> bool:
-    """Run hooks one after the other, showing their output; stop at the first failure.
-
-    `maintenance`: raise the maintenance flag first (maintenance.py).
-    """
-    if maintenance and not raise_flag(state, host, root):
-        return False
+    """Run hooks one after the other, showing their output; stop at the first failure."""
     for text, command in hooks:
         ok, output = run_now(host, command, print_input=state.print_input)
         lines = output.stdout_lines + output.stderr_lines
@@ -132,12 +119,9 @@ def hooks_run(deploy: Deploy, hooks: Hooks, point: str) -> Generator:
     if not commands or (point == "before_switch" and current_release(state) == deploy.release):
         return
     say(f"{point} hooks in {RELEASES_DIR}/{deploy.release}: " + "; ".join(commands))
-    maintenance = hooks.maintenance and point == "before_switch"
-    if maintenance:
-        say(f"{FLAG}: up while they run, removed after the switch (maintenance)")
     prepared = _prepared(state, deploy, hooks, commands)
     args = (point, state.root, deploy.release, deploy.deployed_by, prepared)
-    yield FunctionCommand(run_hooks, args, {"maintenance": maintenance})
+    yield FunctionCommand(run_hooks, args, {})
 
 
 def _run_on_failure(state: State, target: Any) -> None:
