@@ -39,7 +39,7 @@ from .layout import (
     Deploy,
     Layout,
 )
-from .live import Health, Hooks, uploads_source
+from .live import Health, Hooks, hook_errors, uploads_source
 from .release_name import ReleaseError, check_release_value, resolve_release
 from .states.php_reload import MODES, PhpRefresh, php_errors
 from .states.shared import config_errors as shared_path_errors
@@ -243,6 +243,7 @@ def _semantic_errors(doc: dict[str, Any], raw: dict[str, Any]) -> list[str]:
     docroot = doc["docroot"]
     errors += shared_path_errors(doc)
     errors += writable_dir_errors(doc)
+    errors += hook_errors(doc)
     client_db = doc.get("database")
     top = _database_errors(client_db, "database", docroot) if client_db is not None else []
     errors += top
@@ -364,10 +365,8 @@ def load_client(file: str | Path) -> Client:
         build_commands=tuple(doc["build"]["commands"]),
         build_output=tuple(doc["build"]["output"]),
         hosts=hosts,
-        hooks=Hooks(
-            **{point: tuple(commands) for point, commands in doc["hooks"].items()},
-            php_binary=doc["php_binary"],
-            maintenance=doc["maintenance"],
+        hooks=Hooks.from_section(
+            doc["hooks"], php_binary=doc["php_binary"], maintenance=doc["maintenance"]
         ),
         health=Health(**doc["health"]) if "health" in doc else None,
         php=_php(php) if php and php["after_switch"] in MODES else None,

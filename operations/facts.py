@@ -61,7 +61,7 @@ class DeployState:
     acl: bool = False  # the host has setfacl (writable dirs' group)
     shared: list[str] = field(default_factory=list)  # kind of shared/<path>, by index
     in_release: list[str] = field(default_factory=list)  # kind of releases/<sha>/<path>
-    writable: list[str] = field(default_factory=list)  # kind of releases/<sha>/<writable dir>
+    writable: list[str] = field(default_factory=list)  # releases/<sha>/<writable>: "dir" or kind
     mergeable: dict[int, bool] = field(default_factory=dict)  # release content -> shared/ ok
     shared_meta: dict[int, tuple[str, str]] = field(default_factory=dict)  # (mode, group)
     shared_sums: dict[int, str] = field(default_factory=dict)  # sha256 of a shared file

@@ -8,6 +8,7 @@ them `--data 'release="<sha>"'` only has to be a well-formed sha, which must exi
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,15 +33,84 @@ def deploy_for(deploy: Deploy, release: Any) -> Deploy:
 
 
 @dataclass(frozen=True)
-class Hooks(HostDataValue):
-    """The client's `hooks` section: shell commands per point (run with sh -c, as written)."""
+class Hook(HostDataValue):
+    """One hook entry: a shell command (run with sh -c, as written) and where it runs.
 
-    before_switch: tuple[str, ...]
-    after_switch: tuple[str, ...]
-    on_failure: tuple[str, ...]
-    after_rollback: tuple[str, ...]  # rollback.py: on each host whose current moved back
+    The client file gives a string (every host) or `{run: ..., once: true}` (one host: the
+    first by name of those it could run on) or `{run: ..., hosts: [web1]}` (the hosts named).
+    """
+
+    run: str
+    once: bool
+    hosts: tuple[str, ...]  # empty: not limited to named hosts
+
+    @classmethod
+    def from_entry(cls, entry: str | dict[str, Any]) -> Hook:
+        """From a (validated, defaults filled) entry of a hook list in the client file."""
+        if isinstance(entry, str):
+            return cls(run=entry, once=False, hosts=())
+        # No `hosts`: the hook is not limited to named hosts (not a default: there is no list).
+        return cls(run=entry["run"], once=entry["once"], hosts=tuple(entry.get("hosts", ())))
+
+    def runs_on(self, host_name: str, candidates: Iterable[str]) -> bool:
+        """Whether the hook runs on `host_name`, of the hosts `candidates` it could run on
+        (the run's targeted hosts; for on_failure, those whose release was populated)."""
+        if self.once:
+            return host_name == once_host(candidates)
+        return host_name in self.hosts if self.hosts else True
+
+    def where(self, candidates: Iterable[str]) -> str:
+        """Where it runs, in words for the dry run: "" (every host), " (once: on web1)"."""
+        if self.once:
+            return f" (once: on {once_host(candidates) or 'no host'})"
+        if self.hosts:
+            return f" (on {', '.join(self.hosts)})"
+        return ""
+
+
+def once_host(candidates: Iterable[str]) -> str | None:
+    """The host a `once` hook runs on: the first by name, like the deploy lock's first host."""
+    return min(candidates, default=None)
+
+
+@dataclass(frozen=True)
+class Hooks(HostDataValue):
+    """The client's `hooks` section: the hook entries per point."""
+
+    before_switch: tuple[Hook, ...]
+    after_switch: tuple[Hook, ...]
+    on_failure: tuple[Hook, ...]
+    after_rollback: tuple[Hook, ...]  # rollback.py: on each host whose current moved back
     php_binary: str  # the host's PHP CLI: $ATOMIC_PHP in every hook's environment
     maintenance: bool  # shared/.maintenance exists while before_switch hooks run
+
+    @classmethod
+    def from_section(
+        cls, section: dict[str, list[Any]], *, php_binary: str, maintenance: bool
+    ) -> Hooks:
+        """From the client file's (validated, defaults filled) hooks section, php_binary and
+        maintenance."""
+        points = {point: tuple(map(Hook.from_entry, section[point])) for point in HOOK_POINTS}
+        return cls(**points, php_binary=php_binary, maintenance=maintenance)
+
+
+def hook_errors(doc: dict[str, Any]) -> list[str]:
+    """The hooks section's rules beyond the schema: `once` and `hosts` not together, and
+    every name in `hosts` is a host of the client."""
+    names = [h["name"] for h in doc["hosts"]]
+    errors = []
+    for point in HOOK_POINTS:
+        for i, entry in enumerate(doc["hooks"].get(point, [])):
+            if not isinstance(entry, dict):
+                continue
+            where = f"hooks.{point}[{i}]"
+            if entry.get("once") and entry.get("hosts"):
+                errors.append(f"{where}: give once or hosts, not both")
+            for j, name in enumerate(entry.get("hosts", [])):
+                if name not in names:
+                    errors.append(f"{where}.hosts[{j}]: '{name}' is not a host of this client "
+                                  f"(hosts: {', '.join(names)})")  # fmt: skip
+    return errors
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ def craft(options: dict[str, Any]) -> dict[str, Any]:
         "shared_files": [".env"],
         "writable_dirs": writable,
         "hooks": {
-            "before_switch": [CRAFT_UP],
+            # once: every host shares the database; on the first targeted host by name
+            "before_switch": [{"run": CRAFT_UP, "once": True}],
             "after_switch": list(CRAFT_CACHE_CLEARS),
             "after_rollback": list(CRAFT_CACHE_CLEARS),
         },
@@ -83,5 +84,9 @@ def _line(preset: str, key: str, value: Any, instead_of: Any) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, list):
-        return "[" + ", ".join(str(v) for v in value) + "]"
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict) and "run" in value:  # a hook entry
+        where = " (once)" if value.get("once") else ""
+        hosts = f" (on {', '.join(map(str, value['hosts']))})" if value.get("hosts") else ""
+        return f"{value['run']}{where}{hosts}"
     return str(value)

@@ -59,7 +59,9 @@ w=0
 for p in "$@"; do
   path=${p#?:}
   case $p in w:*)
-    [ -d "$rel" ] && [ ! -L "$rel" ] && printf 'wr %s %s\n' "$w" "$(kind "$rel/$path")"
+    # A folder is "dir", empty or not: the site fills it, and that is no change.
+    k=$(kind "$rel/$path"); [ "$k" = emptydir ] && k=dir
+    [ -d "$rel" ] && [ ! -L "$rel" ] && printf 'wr %s %s\n' "$w" "$k"
     w=$((w + 1)); continue;;
   esac
   shared=$shared_dir/$path

@@ -14,6 +14,10 @@ log (``hook-failed``).
 * ``on_failure`` runs on every host whose release was populated in this run, when the run
   fails later: the failing host when its operation fails, the others when pyinfra stops the
   run (see `arm_on_failure`). Their own failures are only reported.
+
+An entry with ``once: true`` runs on one host only, the first targeted host by name (for
+on_failure: of those whose release was populated); one with ``hosts: [...]`` only on those
+(live.Hook.runs_on). The output names where such a hook runs, on every host, dry run too.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from ..common import say, wanted_state, when_host_stops
 from ..context import run_context
 from ..facts import DeployState, deploy_state, read_deploy_tree
 from ..layout import RELEASES_DIR, Deploy, release_path
-from ..live import Hooks
+from ..live import Hook, Hooks
 from ..plan import current_release, previous_release
 from ..pyinfra_adapter import assign, run_now
 
@@ -70,7 +74,13 @@ def _previous(state: DeployState, sha: str) -> str | None:
     return previous_release(state)
 
 
-def _prepared(state: DeployState, deploy: Deploy, hooks: Hooks, commands: tuple[str, ...]) -> list:
+def targeted_hosts() -> list[str]:
+    """The names of the hosts this run targets (--limit respected), sorted."""
+    state = host.state
+    return sorted(h.name for h in state.inventory if state.is_host_in_limit(h))
+
+
+def _prepared(state: DeployState, deploy: Deploy, hooks: Hooks, commands: list[str]) -> list:
     previous = _previous(state, deploy.release)
     env = hook_env(state.root, deploy.release, previous, host.name, hooks.php_binary)
     folder = release_path(state.root, deploy.release)
@@ -114,12 +124,18 @@ def hooks_run(deploy: Deploy, hooks: Hooks, point: str) -> Generator:
 
         hooks.hooks_run(name="before_switch hooks", deploy=deploy, hooks=h, point="before_switch")
     """
-    commands = getattr(hooks, point)
+    entries: tuple[Hook, ...] = getattr(hooks, point)
     state = deploy_state(deploy.layout, deploy.release)
-    if not commands or (point == "before_switch" and current_release(state) == deploy.release):
+    if not entries or (point == "before_switch" and current_release(state) == deploy.release):
         return
-    say(f"{point} hooks in {RELEASES_DIR}/{deploy.release}: " + "; ".join(commands))
-    prepared = _prepared(state, deploy, hooks, commands)
+    targeted = targeted_hosts()
+    mine = [h.run for h in entries if h.runs_on(host.name, targeted)]
+    listed = "; ".join(h.run + h.where(targeted) for h in entries)
+    here = "" if len(mine) == len(entries) else f" ({len(mine)} of them on {host.name})"
+    say(f"{point} hooks in {RELEASES_DIR}/{deploy.release}{here}: {listed}")
+    if not mine:
+        return
+    prepared = _prepared(state, deploy, hooks, mine)
     args = (point, state.root, deploy.release, deploy.deployed_by, prepared)
     yield FunctionCommand(run_hooks, args, {})
 
@@ -130,7 +146,12 @@ def _run_on_failure(state: State, target: Any) -> None:
     run = run_context(state)
     if not run.on_failure_armed(target.name) or target.name not in run.on_failure:
         return
-    deploy, commands, php = run.on_failure.pop(target.name)
+    deploy, entries, php = run.on_failure.pop(target.name)
+    # A once hook: on the first host by name of those whose release was populated.
+    armed = [h.name for h in state.inventory if run.on_failure_armed(h.name)]
+    commands = [h.run for h in entries if h.runs_on(target.name, armed)]
+    if not commands:
+        return
     current = read_deploy_tree(target, deploy.layout, deploy.release)  # the failure path only
     previous = _previous(current, deploy.release)
     env = hook_env(current.root, deploy.release, previous, target.name, php)

@@ -96,7 +96,7 @@ def drift(
                     f"(should be a link -> {SHARED_DIR}/{path})"
                 )
         for i, path in enumerate(layout.writable_dirs):
-            if state.writable_kind(i) not in ("dir", "emptydir"):
+            if state.writable_kind(i) != "dir":
                 found.append(f"writable dir {RELEASES_DIR}/{release}/{path} is "
                              f"{state.writable_kind(i)} (should be a folder)")  # fmt: skip
     for i, (kind, path) in enumerate(layout.shared_paths):

@@ -88,8 +88,18 @@ def build_commands(build: str, cache: str, deploy: Deploy, acl: bool) -> list[St
             steps += [
                 StringCommand("rm", "-rf", mine),
                 StringCommand(
-                    "if", "[", "-d", _q(cache, path), "];", "then", "cp", "-a", _q(cache, path),
-                    mine, ";", "fi",
+                    "if",
+                    "[",
+                    "-d",
+                    _q(cache, path),
+                    "];",
+                    "then",
+                    "cp",
+                    "-a",
+                    _q(cache, path),
+                    mine,
+                    ";",
+                    "fi",
                 ),  # fmt: skip
             ]
         steps.append(StringCommand("mkdir", "-p", mine))
@@ -120,7 +130,7 @@ def writable_present(deploy: Deploy) -> Generator:
     steps: list[StringCommand] = []
     for index, path in enumerate(deploy.layout.writable_dirs):
         kind = state.writable_kind(index)
-        if kind in ("dir", "emptydir"):
+        if kind == "dir":
             continue
         if kind != "missing":
             say(f"{RELEASES_DIR}/{sha}/{path} is a {kind}, not a folder: left as it is")

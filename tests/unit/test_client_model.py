@@ -54,11 +54,10 @@ def test_a_minimal_client_file_gets_the_schemas_defaults(tmp_path):
     assert client.build_commands == tuple(build["commands"]["default"])
     assert client.build_output == tuple(build["output"]["default"])
     hooks = defs["hooks"]["properties"]
-    assert data["hooks"] == Hooks(
-        **{k: tuple(v["default"]) for k, v in hooks.items()},
-        php_binary=top["php_binary"]["default"],
-        maintenance=top["maintenance"]["default"],
-    )
+    php = {"php_binary": top["php_binary"]["default"], "maintenance": top["maintenance"]["default"]}
+    section = {k: v["default"] for k, v in hooks.items()}
+    assert data["hooks"] == Hooks.from_section(section, **php)
+    assert data["hooks"].before_switch == data["hooks"].after_switch == ()
     policy = defs["ssh"]["properties"]["host_key_policy"]["default"]
     assert policy == "strict" and data["ssh_strict_host_key_checking"] == "yes"
     # sections that are off unless given
@@ -140,7 +139,7 @@ def test_the_code_has_no_defaults_of_its_own(tmp_path, monkeypatch):
     assert client.allow_dirty is True
     assert (client.build_commands, client.build_output) == (("true",), ("vendor",))
     assert data["ssh_strict_host_key_checking"] == "accept-new"
-    assert data["hooks"].on_failure == ("echo failed",)
+    assert [h.run for h in data["hooks"].on_failure] == ["echo failed"]
     assert (data["database"].dir, data["database"].download_keep) == ("dumps", 3)
     assert data["database"].keep == 11
     health = data["health"]

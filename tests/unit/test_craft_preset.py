@@ -31,11 +31,12 @@ def test_the_craft_preset_sets_up_a_craft_site(tmp_path):
         "web/cpresources",
         "config/project",
     )
-    assert client.hooks.before_switch == ("$ATOMIC_PHP craft up --interactive=0",)
-    clears = tuple(f"$ATOMIC_PHP craft clear-caches/{c}"
-                   for c in ("data", "compiled-classes", "compiled-templates"))  # fmt: skip
-    assert client.hooks.after_switch == clears
-    assert client.hooks.after_rollback == clears
+    [up] = client.hooks.before_switch
+    assert (up.run, up.once, up.hosts) == ("$ATOMIC_PHP craft up --interactive=0", True, ())
+    clears = [f"$ATOMIC_PHP craft clear-caches/{c}"
+              for c in ("data", "compiled-classes", "compiled-templates")]  # fmt: skip
+    for point in (client.hooks.after_switch, client.hooks.after_rollback):
+        assert [(h.run, h.once, h.hosts) for h in point] == [(c, False, ()) for c in clears]
     assert client.hooks.on_failure == ()
     assert client.preset_differs == ()  # nothing overridden: the dry run says nothing
 
@@ -47,9 +48,9 @@ def test_a_key_the_client_gives_replaces_the_presets_and_the_dry_run_names_it(tm
         hooks={"after_switch": ["$ATOMIC_PHP craft clear-caches/all"]},
     )
     assert client.shared_dirs == ("storage", "web/uploads")  # replaced, not merged
-    assert client.hooks.after_switch == ("$ATOMIC_PHP craft clear-caches/all",)
+    assert [h.run for h in client.hooks.after_switch] == ["$ATOMIC_PHP craft clear-caches/all"]
     # the other hook points keep the preset's
-    assert client.hooks.before_switch == ("$ATOMIC_PHP craft up --interactive=0",)
+    assert [h.run for h in client.hooks.before_switch] == ["$ATOMIC_PHP craft up --interactive=0"]
     assert len(client.hooks.after_rollback) == 3
     assert client.preset_differs == (
         "shared_dirs: [storage, web/uploads] (the client file's; preset craft has [storage])",

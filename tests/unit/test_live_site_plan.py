@@ -14,7 +14,7 @@ from operations.config import ConfigError, inventory_hosts, load_client
 from operations.deploy_log import line as log_line
 from operations.facts import DeployState, Entry, parse_deploy_tree
 from operations.layout import Layout
-from operations.live import Health, Hooks, uploads_source
+from operations.live import Health, Hook, Hooks, uploads_source
 from operations.plan import plan_prune, previous_release, release_order
 from operations.states.health import check, check_once
 from operations.states.hooks import hook_command, hook_env
@@ -88,7 +88,7 @@ def test_hook_runs_as_written_with_quoted_environment(tmp_path):
 def test_hooks_and_health_from_the_client_file(tmp_path):
     client = load_client(_client(tmp_path, hooks={"before_switch": ["a", "b"]}))
     hooks = client.hooks
-    assert hooks.before_switch == ("a", "b") and hooks.on_failure == ()
+    assert [h.run for h in hooks.before_switch] == ["a", "b"] and hooks.on_failure == ()
     assert client.health is None
     health = load_client(_client(tmp_path, health={"url": "http://x/{host}/h"})).health
     assert health.url_for("web2") == "http://x/web2/h" and health.status == 200
@@ -219,9 +219,9 @@ def test_live_site_sections_are_validated_and_reach_host_data(tmp_path):
     assert load_client(file).health.contains == "ok"
     [(_, data)] = inventory_hosts(tmp_path / "client.py", argv=["pyinfra", "x.py", "deploy.py"])
     assert data["hooks"] == Hooks(
-        before_switch=("php craft migrate/all",), after_switch=(), on_failure=(), after_rollback=(),
-        php_binary="php", maintenance=False,
-    )
+        before_switch=(Hook("php craft migrate/all", once=False, hosts=()),),
+        after_switch=(), on_failure=(), after_rollback=(), php_binary="php", maintenance=False,
+    )  # fmt: skip
     assert data["webhook"] == "https://hooks.example/x"
     for bad, where in (
         ({"hooks": {"before": ["x"]}}, "hooks: unknown key 'before'"),
