@@ -353,3 +353,12 @@ def test_the_craft_walk_through_works_as_written(ssh_hosts: list[SshHost], deplo
     ran = calls(roots)
     assert [x.args for x in ran].count("up --interactive=0") == 2  # once per deploy
     assert all(x.php == "/usr/bin/php8.2" for x in ran)  # php_binary from the client file
+
+
+def test_the_dry_run_names_each_value_that_differs_from_the_preset(craft):
+    c = craft(shared_dirs=["storage", "web/uploads"], docroot="web")
+    proc = run_pyinfra(c.inventory, "--dry", check=True)
+    line = "atomic-deploy: shared_dirs: [storage, web/uploads] (the client file's; preset craft"
+    assert proc.stderr.count(line) == 1
+    assert "atomic-deploy: docroot:" not in proc.stderr  # the preset's own value: not named
+    assert not any(root.exists() for root in c.roots.values())
