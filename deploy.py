@@ -14,6 +14,7 @@ from pyinfra import host
 from operations.run import HostRun
 from operations.states import (
     dump,
+    env_guard,
     health,
     hooks,
     maintenance,
@@ -61,6 +62,10 @@ with run.guarded("deploy"):  # the deploy lock on every host, on_failure hooks, 
     shared.shared_linked(name="shared dirs and files linked", deploy=deploy)
     if deploy.layout.writable_dirs:  # the site's own folders in each release
         writable.writable_present(name="writable dirs present", deploy=deploy)
+    if env_guard.ENV_FILE in deploy.layout.shared_files:  # a new key missing: none switches
+        run.before_switch(
+            env_guard.env_keys_defined(name="shared .env defines the release's keys", deploy=deploy)
+        )
     if run.database:  # a failed dump stops the deploy before any switch
         run.before_switch(
             dump.fresh_dump_present(

@@ -3,6 +3,7 @@ report of them, hook entries (once / named hosts), and the key names of .env fil
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import yaml
 from operations.config import ConfigError, load_client
 from operations.facts import parse_deploy_tree
 from operations.live import Hook, once_host
+from operations.states.env_guard import EnvKeys, env_keys, missing_keys, parse_env_keys
 
 
 def _error(tmp_path: Path, **keys: Any) -> str:
@@ -131,3 +133,48 @@ def test_which_hosts_run_a_hook():
 )
 def test_bad_hook_entries_name_the_key(tmp_path, entry, expected):
     assert expected in _error(tmp_path, hooks={"before_switch": [entry]})
+
+
+# --------------------------------------------------------------------------- .env key names
+
+DOTENV = """# Craft settings
+CRAFT_APP_ID=CraftCMS--abc
+
+export CRAFT_ENVIRONMENT=production
+  CRAFT_SECURITY_KEY = "s3cr3t # not a comment"
+PRIMARY_SITE_URL='https://example.com'
+# OLD_KEY=gone
+MULTI="first line
+NOT_A_KEY=inside the quoted value
+"
+EMPTY=
+not a key line
+export  SPACED=1
+CRAFT_APP_ID=again
+"""
+KEYS = ["CRAFT_APP_ID", "CRAFT_ENVIRONMENT", "CRAFT_SECURITY_KEY", "PRIMARY_SITE_URL", "MULTI",
+        "EMPTY", "SPACED"]  # fmt: skip
+
+
+def test_env_key_names_skip_comments_blank_lines_and_quoted_lines():
+    assert env_keys(DOTENV) == KEYS
+    assert env_keys("") == [] and env_keys("# only a comment\n\n") == []
+
+
+def test_the_host_script_reads_the_same_key_names_and_no_value(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text(DOTENV)
+    example = tmp_path / ".env.example"
+    example.write_text("CRAFT_APP_ID=\nNEW_KEY=\n")
+    (tmp_path / "empty").write_text("")
+    command = EnvKeys().command(env=str(env), example=str(example)).get_raw_value()
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    assert "s3cr3t" not in out.stdout and "example.com" not in out.stdout
+    read = parse_env_keys(out.stdout.splitlines())
+    assert (read.env, read.env_keys) == ("file", KEYS)
+    assert (read.example, read.example_keys) == ("file", ["CRAFT_APP_ID", "NEW_KEY"])
+    assert missing_keys(read) == ["NEW_KEY"]
+    for path, state in ((tmp_path / "nothing", "missing"), (tmp_path / "empty", "empty")):
+        command = EnvKeys().command(env=str(path)).get_raw_value()
+        out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+        assert parse_env_keys(out.stdout.splitlines()).env == state
