@@ -157,6 +157,9 @@ def env_keys_defined(deploy: Deploy) -> Generator:
         read.env, read.env_keys = _local(source)
     if read.env == "missing":
         return  # shared_files_present stops the deploy, naming the file and how to provide it
+    index = [path for _, path in deploy.layout.shared_paths].index(ENV_FILE)
+    if preparing() and state.complete(sha) and state.mergeable.get(index):
+        return  # shared_linked moves the release's own .env there first: checked when it ran
     where = f"{SHARED_DIR}/{ENV_FILE} on {host.name} ({root})"
     if read.env != "file" or not read.env_keys:
         what = "cannot be read" if read.env == "unreadable" else "is empty (no KEY=value line)"

@@ -160,9 +160,11 @@ def test_content_that_would_overwrite_shared_is_moved_to_a_dated_folder(converge
 
 
 def test_a_shared_file_replaced_by_a_real_file_is_moved_into_shared(converged):
-    # shared files must exist before a deploy: this host's admin made an empty one
-    h = converged(before="mkdir shared && : > shared/.env", shared_files=[".env"])
-    h.sh(f"rm releases/{h.sha}/.env && echo DB_PASSWORD=x > releases/{h.sha}/.env")
+    # shared files must exist, not empty, before a deploy: this host's admin made one; later
+    # someone emptied it and put a real file in the release instead of the link
+    h = converged(before="mkdir shared && echo APP=1 > shared/.env", shared_files=[".env"])
+    h.sh(f": > shared/.env && rm releases/{h.sha}/.env")
+    h.sh(f"echo DB_PASSWORD=x > releases/{h.sha}/.env")
     assert "merged into shared/.env" in h.dry()  # shared/.env was empty: nothing overwritten
     h.fix()
     assert (h.root / "shared/.env").read_text() == "DB_PASSWORD=x\n"

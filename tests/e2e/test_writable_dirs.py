@@ -26,28 +26,32 @@ pytestmark = pytest.mark.e2e
 WRITABLE = "htdocs/cpresources"
 
 
-def _client(ssh_hosts: list[SshHost], deploy_root, site_repo: SiteRepo, tmp_path: Path):
+def _client(ssh_hosts: list[SshHost], deploy_root, site_repo: SiteRepo, tmp_path: Path, **options):
     hosts = ssh_hosts[:2]
     roots = {h.name: deploy_root(h.name) for h in hosts}
     inventory = write_client(
         tmp_path / "inv", source=site_repo.path, ssh=hosts[0],
         hosts=[host_entry(h, roots[h.name]) for h in hosts],
-        writable_dirs=[WRITABLE], writable_mode="2775",
+        writable_dirs=[WRITABLE], writable_mode="2775", **options,
     )  # fmt: skip
     return inventory, roots
 
 
+@pytest.mark.parametrize("copy_mode", ["copy", "hardlink"])
 def test_writes_into_a_writable_dir_are_no_drift_and_a_new_release_starts_from_the_build(
-    ssh_hosts, deploy_root, site_repo, tmp_path
+    ssh_hosts, deploy_root, site_repo, tmp_path, copy_mode
 ):
     v1 = site_repo.commit({f"{WRITABLE}/built.css": "from the build\n"})[:12]
-    inventory, roots = _client(ssh_hosts, deploy_root, site_repo, tmp_path)
+    inventory, roots = _client(ssh_hosts, deploy_root, site_repo, tmp_path, copy_mode=copy_mode)
     run_pyinfra(inventory, "-y", check=True)
 
     for name, root in roots.items():
         folder = root / "releases" / v1 / WRITABLE
         assert (folder / "built.css").read_text() == "from the build\n", name
         assert stat.S_IMODE(folder.stat().st_mode) == 0o2775, name
+        # its own copy, even when the rest of the release is hard links to deploy-cache/
+        cached = root / "deploy-cache" / WRITABLE / "built.css"
+        assert (folder / "built.css").stat().st_ino != cached.stat().st_ino, name
         # The site writes there at run time, as the SSH user (the web server's group would too).
         as_deploy(f"echo generated > {root}/current/{WRITABLE}/asset-1.css")
 
