@@ -17,6 +17,7 @@ from operations.states import (
     env_guard,
     health,
     hooks,
+    maintenance,
     pending,
     php_reload,
     preflight,
@@ -73,6 +74,10 @@ with run.guarded("deploy"):  # the deploy lock on every host, on_failure hooks, 
                 database=run.database,
             )
         )
+    if run.hooks.maintenance and run.hooks.before_switch:  # the web server answers 503
+        run.before_switch(
+            maintenance.maintenance_started(name="maintenance flag up", deploy=deploy)
+        )
     if run.hooks.before_switch:  # e.g. migrations; a failure stops the deploy, none switches
         run.before_switch(
             hooks.hooks_run(
@@ -88,6 +93,8 @@ with run.guarded("deploy"):  # the deploy lock on every host, on_failure hooks, 
         name=f"current -> releases/{sha}", deploy=deploy, held_back=run.held_back
     )
     switch.docroot_linked(name=f"{docroot} -> current/{docroot}", deploy=deploy)
+    if run.hooks.maintenance:  # raised by the before_switch hooks: the site is served again
+        maintenance.maintenance_ended(name="maintenance flag removed", deploy=deploy)
     if run.php:  # after the docroot link: its one-time file is requested through it
         php_reload.php_refreshed(name=f"PHP refreshed ({run.php.mode})", deploy=deploy, php=run.php)
     if run.hooks.after_switch:

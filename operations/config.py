@@ -19,7 +19,7 @@ import shlex
 import shutil
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import paramiko
 import yaml
 from pyinfra.api.exceptions import PyinfraError
 
+from . import presets
 from .common import cli_run_rules
 from .database import Database, parse_max_age, remember_password
 from .layout import (
@@ -60,6 +61,7 @@ _PATTERN_HINTS = {
     "trailing '/' or a newline",
     "name": "must be letters, digits, '_', '.', '-' (not starting with '.' or '-')",
     "pattern": "must be a non-empty rsync pattern without newlines",
+    "php_binary": "must be a command name or path: letters, digits, '_', '.', '/', '+', '-'",
     "dbname": "must be letters, digits, '_', '$', '-' (at most 64, not starting with '-')",
     # inline patterns, by key
     "key:name": "must be '@local' or letters, digits, '_', '.', ':', '-' (not starting with "
@@ -112,6 +114,8 @@ class Client:
     php: PhpRefresh | None  # None: no after-switch step (php_reload.py)
     webhook: str | None  # notify.webhook; None: no notifications
     shared_sources: dict[str, Path]  # shared file -> local file
+    # One line per key the client file sets other than its preset (shown by a dry run).
+    preset_differs: tuple[str, ...] = ()
 
 
 def _schema() -> dict[str, Any]:
@@ -346,6 +350,8 @@ def _semantic_errors(doc: dict[str, Any], raw: dict[str, Any]) -> list[str]:
             if "database" + error.removeprefix(where) not in top:  # said once, at the top
                 errors.append(error)
     errors += php_errors(raw.get("php"))
+    if "craft" in raw and raw.get("preset") != "craft":
+        errors.append("craft: these are options of the craft preset; add preset: craft")
     return errors
 
 
@@ -388,9 +394,11 @@ def load_client(file: str | Path) -> Client:
     Validation fills in the schema's defaults (FillingValidator): they are written only there.
     """
     file = Path(file).resolve()
-    raw = read_document(file)
-    doc = copy.deepcopy(raw)
     schema = _schema()
+    # The preset's keys count as written by the client (the one place a preset applies):
+    # they are checked like the client's own, and defaults fill only what both left out.
+    raw, preset_differs = presets.apply(read_document(file), set(schema["properties"]))
+    doc = copy.deepcopy(raw)
     errors = sorted(FillingValidator(schema).iter_errors(doc), key=lambda e: list(map(str, e.path)))
     # A schema pattern's '$' also matches before a final newline: control characters are
     # refused here, for every value, and their pattern errors are not repeated.
@@ -414,7 +422,8 @@ def load_client(file: str | Path) -> Client:
     hosts = []
     for i, entry in enumerate(doc["hosts"]):
         # The top-level root is every host's default (it used to be accepted and ignored).
-        host = {**doc["ssh"], **({"root": doc["root"]} if "root" in doc else {}), **entry}
+        host = {**doc["ssh"], **({"root": doc["root"]} if "root" in doc else {}),
+                "php_binary": doc["php_binary"], **entry}  # fmt: skip
         host.pop("database", None)
         database = _host_database(doc, raw, i)
         if database is not None:
@@ -451,11 +460,14 @@ def load_client(file: str | Path) -> Client:
         build_commands=tuple(doc["build"]["commands"]),
         build_output=tuple(doc["build"]["output"]),
         hosts=hosts,
-        hooks=Hooks.from_section(doc["hooks"]),
+        hooks=Hooks.from_section(
+            doc["hooks"], php_binary=doc["php_binary"], maintenance=doc["maintenance"]
+        ),
         health=Health(**doc["health"]) if "health" in doc else None,
         php=_php(php) if php and php["after_switch"] in MODES else None,
         webhook=doc["notify"]["webhook"] if "notify" in doc else None,
         shared_sources=sources,
+        preset_differs=tuple(preset_differs),
     )
 
 
@@ -692,7 +704,7 @@ def host_data(
         "client_file": str(client.file),
         "deploy": deploy,
         "database": _database(host["database"]) if "database" in host else None,
-        "hooks": client.hooks,
+        "hooks": replace(client.hooks, php_binary=host.get("php_binary", client.hooks.php_binary)),
         "health": client.health,
         "php": client.php,
         "webhook": client.webhook,
@@ -867,6 +879,9 @@ def check_local_tools(argv: list[str]) -> None:
 def _inventory_hosts(yml: Path, root: str | Path | None, argv: list[str]) -> list:
     client = load_client(yml)
     check_local_tools(argv)
+    if "--dry" in argv:  # what this client runs with instead of its preset's values
+        for line in client.preset_differs:
+            print(f"atomic-deploy: {line}", file=sys.stderr)
     if root is not None:
         for host in client.hosts:
             host["root"] = str(root)

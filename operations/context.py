@@ -55,9 +55,11 @@ class RunContext:
     # Once this operation succeeded on a host, its on_failure hooks run if the run fails.
     arms_on_failure: dict[str, OperationMeta] = field(default_factory=dict)
     finished: set[str] = field(default_factory=set)  # hosts that got through the whole run
-    on_failure: dict[str, tuple[Any, tuple[Any, ...]]] = field(default_factory=dict)  # live.Hook
+    # host -> (Deploy, live.Hook entries, php_binary)
+    on_failure: dict[str, tuple[Any, tuple[Any, ...], str]] = field(default_factory=dict)
 
     held: dict[str, str] = field(default_factory=dict)  # host -> root where we hold the lock
+    maintenance: dict[str, str] = field(default_factory=dict)  # host -> flag this run raised
     on_stop: dict[tuple[int, str], Callable[[Any], None]] = field(default_factory=dict)
     health: dict[str, str | None] = field(default_factory=dict)  # host -> None or the failure
     rollback_targets: dict[str, str] = field(default_factory=dict)  # host -> release

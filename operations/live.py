@@ -81,11 +81,17 @@ class Hooks(HostDataValue):
     after_switch: tuple[Hook, ...]
     on_failure: tuple[Hook, ...]
     after_rollback: tuple[Hook, ...]  # rollback.py: on each host whose current moved back
+    php_binary: str  # the host's PHP CLI: $ATOMIC_PHP in every hook's environment
+    maintenance: bool  # shared/.maintenance exists while before_switch hooks run
 
     @classmethod
-    def from_section(cls, section: dict[str, list[Any]]) -> Hooks:
-        """From the client file's (validated, defaults filled) hooks section."""
-        return cls(**{point: tuple(map(Hook.from_entry, section[point])) for point in HOOK_POINTS})
+    def from_section(
+        cls, section: dict[str, list[Any]], *, php_binary: str, maintenance: bool
+    ) -> Hooks:
+        """From the client file's (validated, defaults filled) hooks section, php_binary and
+        maintenance."""
+        points = {point: tuple(map(Hook.from_entry, section[point])) for point in HOOK_POINTS}
+        return cls(**points, php_binary=php_binary, maintenance=maintenance)
 
 
 def hook_errors(doc: dict[str, Any]) -> list[str]:

@@ -135,15 +135,20 @@ def site_repo(tmp_path: Path) -> SiteRepo:
 
 @pytest.fixture(scope="session")
 def web_stack(test_run_dir: Path) -> Iterator[Callable[..., WebStack]]:
-    """Factory: `web_stack(root, validate_timestamps=True)` starts nginx + PHP-FPM (OPcache on)
-    on 127.0.0.1 serving `<root>/htdocs`; every stack started is stopped at session end.
+    """Factory: `web_stack(root, validate_timestamps=True, docroot="htdocs", extra="")` starts
+    nginx + PHP-FPM (OPcache on) on 127.0.0.1 serving `<root>/<docroot>`, `extra` in its server
+    block; every stack started is stopped at session end.
     """
     check_machine()
     started: list[WebStack] = []
 
-    def start(root: Path, *, validate_timestamps: bool = True) -> WebStack:
+    def start(
+        root: Path, *, validate_timestamps: bool = True, docroot: str = "htdocs", extra: str = ""
+    ) -> WebStack:
         workdir = test_run_dir / f"web-{len(started) + 1}"
-        stack = start_webstack(workdir, root / "htdocs", validate_timestamps=validate_timestamps)
+        stack = start_webstack(
+            workdir, root / docroot, validate_timestamps=validate_timestamps, extra=extra
+        )
         started.append(stack)
         return stack
 

@@ -95,7 +95,7 @@ def _fpm_config(workdir: Path, socket: Path) -> str:
     )
 
 
-def _nginx_config(workdir: Path, port: int, docroot: Path, socket: Path) -> str:
+def _nginx_config(workdir: Path, port: int, docroot: Path, socket: Path, extra: str = "") -> str:
     temp = workdir / "nginx-tmp"
     return f"""
 user {WEB_USER};
@@ -118,6 +118,7 @@ http {{
         listen 127.0.0.1:{port};
         root {docroot};
         index index.php;
+        {extra}
         location ~ \\.php$ {{
             try_files $uri =404;
             include /etc/nginx/fastcgi_params;
@@ -153,9 +154,15 @@ def _make_traversable(path: Path) -> None:
 
 
 def start_webstack(
-    workdir: Path, docroot: Path, *, validate_timestamps: bool = True, timeout: float = 10
+    workdir: Path,
+    docroot: Path,
+    *,
+    validate_timestamps: bool = True,
+    timeout: float = 10,
+    extra: str = "",
 ) -> WebStack:
-    """Start PHP-FPM (OPcache on) and nginx serving `docroot` on a free 127.0.0.1 port."""
+    """Start PHP-FPM (OPcache on) and nginx serving `docroot` on a free 127.0.0.1 port;
+    `extra` goes into the server block (e.g. a snippet from the docs)."""
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
     (workdir / "nginx-tmp").mkdir(exist_ok=True)
@@ -175,7 +182,7 @@ def start_webstack(
             while not _port_free(port):
                 port += 1
             conf = workdir / "nginx.conf"
-            conf.write_text(_nginx_config(workdir, port, docroot, socket))
+            conf.write_text(_nginx_config(workdir, port, docroot, socket, extra))
             run([NGINX, "-t", "-q", "-c", str(conf), "-e", str(workdir / "nginx-error.log")])
             nginx = subprocess.Popen(
                 [NGINX, "-c", str(conf), "-e", str(workdir / "nginx-error.log")],

@@ -39,10 +39,13 @@ from ..plan import current_release, previous_release
 from ..pyinfra_adapter import assign, run_now
 
 
-def hook_env(root: str, sha: str, previous: str | None, host_name: str) -> dict[str, str]:
-    """The environment a hook sees."""
+def hook_env(
+    root: str, sha: str, previous: str | None, host_name: str, php: str
+) -> dict[str, str]:
+    """The environment a hook sees; `php` is the host's php_binary."""
     return {
         "ATOMIC_HOST": host_name,
+        "ATOMIC_PHP": php,
         "ATOMIC_DEPLOY_ROOT": root,
         "ATOMIC_RELEASE": sha,
         "ATOMIC_RELEASE_PATH": release_path(root, sha),
@@ -77,8 +80,9 @@ def targeted_hosts() -> list[str]:
     return sorted(h.name for h in state.inventory if state.is_host_in_limit(h))
 
 
-def _prepared(state: DeployState, deploy: Deploy, commands: list[str]) -> list:
-    env = hook_env(state.root, deploy.release, _previous(state, deploy.release), host.name)
+def _prepared(state: DeployState, deploy: Deploy, hooks: Hooks, commands: list[str]) -> list:
+    previous = _previous(state, deploy.release)
+    env = hook_env(state.root, deploy.release, previous, host.name, hooks.php_binary)
     folder = release_path(state.root, deploy.release)
     return [(command, hook_command(folder, env, command)) for command in commands]
 
@@ -131,7 +135,7 @@ def hooks_run(deploy: Deploy, hooks: Hooks, point: str) -> Generator:
     say(f"{point} hooks in {RELEASES_DIR}/{deploy.release}{here}: {listed}")
     if not mine:
         return
-    prepared = _prepared(state, deploy, mine)
+    prepared = _prepared(state, deploy, hooks, mine)
     args = (point, state.root, deploy.release, deploy.deployed_by, prepared)
     yield FunctionCommand(run_hooks, args, {})
 
@@ -142,14 +146,15 @@ def _run_on_failure(state: State, target: Any) -> None:
     run = run_context(state)
     if not run.on_failure_armed(target.name) or target.name not in run.on_failure:
         return
-    deploy, entries = run.on_failure.pop(target.name)
+    deploy, entries, php = run.on_failure.pop(target.name)
     # A once hook: on the first host by name of those whose release was populated.
     armed = [h.name for h in state.inventory if run.on_failure_armed(h.name)]
     commands = [h.run for h in entries if h.runs_on(target.name, armed)]
     if not commands:
         return
     current = read_deploy_tree(target, deploy.layout, deploy.release)  # the failure path only
-    env = hook_env(current.root, deploy.release, _previous(current, deploy.release), target.name)
+    previous = _previous(current, deploy.release)
+    env = hook_env(current.root, deploy.release, previous, target.name, php)
     folder = release_path(current.root, deploy.release)
     for text in commands:
         ok, output = run_now(target, hook_command(folder, env, text))
@@ -166,5 +171,5 @@ def arm_on_failure(deploy: Deploy, hooks: Hooks) -> None:
     if not hooks.on_failure:
         return
     state = host.state
-    run_context(state).on_failure[host.name] = (deploy, hooks.on_failure)
+    run_context(state).on_failure[host.name] = (deploy, hooks.on_failure, hooks.php_binary)
     when_host_stops(state, "on_failure hooks", 10, lambda target: _run_on_failure(state, target))

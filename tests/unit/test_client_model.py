@@ -54,8 +54,10 @@ def test_a_minimal_client_file_gets_the_schemas_defaults(tmp_path):
     assert client.build_commands == tuple(build["commands"]["default"])
     assert client.build_output == tuple(build["output"]["default"])
     hooks = defs["hooks"]["properties"]
-    assert data["hooks"] == Hooks(**{k: tuple(v["default"]) for k, v in hooks.items()})
-    assert data["hooks"] == Hooks.from_section({k: v["default"] for k, v in hooks.items()})
+    php = {"php_binary": top["php_binary"]["default"], "maintenance": top["maintenance"]["default"]}
+    section = {k: v["default"] for k, v in hooks.items()}
+    assert data["hooks"] == Hooks.from_section(section, **php)
+    assert data["hooks"].before_switch == data["hooks"].after_switch == ()
     policy = defs["ssh"]["properties"]["host_key_policy"]["default"]
     assert policy == "strict" and data["ssh_strict_host_key_checking"] == "yes"
     # sections that are off unless given
@@ -208,4 +210,6 @@ def test_debug_inventory_shows_the_settings_as_json(tmp_path):
         "after_switch": [],
         "on_failure": [],
         "after_rollback": [],
+        "php_binary": "php",
+        "maintenance": False,
     }

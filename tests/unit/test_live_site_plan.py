@@ -75,11 +75,14 @@ def test_rollback_target_missing_or_incomplete_is_explained():
 def test_hook_runs_as_written_with_quoted_environment(tmp_path):
     root = str(tmp_path / "it's $(root)")
     (tmp_path / "it's $(root)" / "releases" / A).mkdir(parents=True)
-    env = hook_env(root, A, None, "web1")
-    hook = 'echo "$ATOMIC_RELEASE|$ATOMIC_PREVIOUS_RELEASE|$(pwd)|$ATOMIC_HOST" && echo $((1+2))'
+    env = hook_env(root, A, None, "web1", "/usr/bin/php 8")
+    hook = (
+        'echo "$ATOMIC_RELEASE|$ATOMIC_PREVIOUS_RELEASE|$(pwd)|$ATOMIC_HOST|$ATOMIC_PHP"'
+        " && echo $((1+2))"
+    )
     command = hook_command(env["ATOMIC_RELEASE_PATH"], env, hook)
     out = subprocess.run(["sh", "-c", command.get_raw_value()], capture_output=True, text=True)
-    assert out.stdout == f"{A}||{root}/releases/{A}|web1\n3\n"
+    assert out.stdout == f"{A}||{root}/releases/{A}|web1|/usr/bin/php 8\n3\n"
 
 
 def test_hooks_and_health_from_the_client_file(tmp_path):
@@ -217,7 +220,7 @@ def test_live_site_sections_are_validated_and_reach_host_data(tmp_path):
     [(_, data)] = inventory_hosts(tmp_path / "client.py", argv=["pyinfra", "x.py", "deploy.py"])
     assert data["hooks"] == Hooks(
         before_switch=(Hook("php craft migrate/all", once=False, hosts=()),),
-        after_switch=(), on_failure=(), after_rollback=(),
+        after_switch=(), on_failure=(), after_rollback=(), php_binary="php", maintenance=False,
     )  # fmt: skip
     assert data["webhook"] == "https://hooks.example/x"
     for bad, where in (
