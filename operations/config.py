@@ -8,10 +8,8 @@ as host data.
 
 from __future__ import annotations
 
-import atexit
 import copy
 import difflib
-import gc
 import getpass
 import json
 import os
@@ -29,6 +27,7 @@ import yaml
 from pyinfra.api.exceptions import PyinfraError
 
 from . import presets
+from . import pyinfra_adapter as adapter
 from .common import cli_run_rules
 from .database import Database, parse_max_age, remember_password
 from .layout import (
@@ -627,15 +626,7 @@ def client_file_as_inventory(argv: list[str]) -> str | None:
     (pyinfra_cli.cli._main: _set_config, then make_inventory); config.py gets no arguments,
     so this reads the command line, parsed by pyinfra's own click command.
     """
-    import click
-    from pyinfra_cli.cli import cli
-
-    try:
-        # resilient_parsing: no usage errors, help or version output (pyinfra did those)
-        ctx = cli.make_context("pyinfra", list(argv[1:]), resilient_parsing=True)
-    except click.ClickException:
-        return None
-    inventory = ctx.params.get("inventory")
+    inventory = adapter.cli_inventory(argv)
     if not inventory or Path(inventory).suffix.lower() not in (".yml", ".yaml"):
         return None
     beside = str(Path(inventory).with_suffix(".py"))
@@ -654,17 +645,11 @@ def client_file_as_inventory(argv: list[str]) -> str | None:
 
 def refuse_client_file_as_inventory(argv: list[str] | None = None) -> None:
     """Stop the run, with our message only, if its inventory is a client file (see above)."""
-    message = client_file_as_inventory(sys.argv if argv is None else argv)
+    message = client_file_as_inventory(adapter.command_line() if argv is None else argv)
     if message:
         print(f"atomic-deploy: {message}", file=sys.stderr)
         raise SystemExit(2)
 
-
-def _cli_value(raw: str) -> Any:
-    """What pyinfra will make of a raw --data value (it converts numbers, bools and JSON)."""
-    from pyinfra_cli.util import parse_cli_arg
-
-    return parse_cli_arg(raw)
 
 
 def host_data(
@@ -840,13 +825,10 @@ def inventory_hosts(
     `root` overrides every host's deploy root (the local demo deploys into the repo).
     """
     yml = Path(inventory_file).with_suffix(".yml")
-    # A pyinfra run is a short-lived process: at exit, CPython's last garbage collection walks
-    # every object pyinfra and its imports made (~0.25 s, a sixth of a converged run). Freezing
-    # them first skips that walk; exit handlers still run and files are still flushed.
-    atexit.register(gc.freeze)
+    adapter.skip_final_collection()
     cli_run_rules()  # FAIL_PERCENT = 0 even without config.py (another working directory)
     try:
-        return _inventory_hosts(yml, root, sys.argv if argv is None else argv)
+        return _inventory_hosts(yml, root, adapter.command_line() if argv is None else argv)
     except (ConfigError, ReleaseError, UploadError) as e:
         # Stop here, before pyinfra connects to anything, with only our message.
         print(f"atomic-deploy: {e}", file=sys.stderr)
@@ -888,11 +870,11 @@ def _inventory_hosts(yml: Path, root: str | Path | None, argv: list[str]) -> lis
     cli = cli_data(argv)
     allow_dirty = client.allow_dirty
     if "allow_dirty" in cli:
-        value = _cli_value(cli["allow_dirty"])
+        value = adapter.cli_value(cli["allow_dirty"])
         if not isinstance(value, bool):
             raise ConfigError(f"--data allow_dirty={cli['allow_dirty']}: expected true or false")
         allow_dirty = value
-    explicit = _cli_value(cli["release"]) if "release" in cli else None
+    explicit = adapter.cli_value(cli["release"]) if "release" in cli else None
     upload = None
     try:
         if not uploads_source(argv):  # rollback/status/restore: the release is on the hosts

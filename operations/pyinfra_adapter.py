@@ -217,6 +217,23 @@ def command_line() -> list[str]:
     return list(sys.argv)
 
 
+def cli_inventory(argv: list[str]) -> str | None:
+    """The inventory argument of a pyinfra command line, as pyinfra's CLI parses it.
+
+    Relies on `pyinfra_cli.cli.cli` being pyinfra's click command, whose `inventory` parameter
+    is the first positional argument; `resilient_parsing` keeps click from printing usage
+    errors, help or the version (pyinfra does those itself).
+    """
+    import click
+    from pyinfra_cli.cli import cli
+
+    try:
+        ctx = cli.make_context("pyinfra", list(argv[1:]), resilient_parsing=True)
+    except click.ClickException:
+        return None
+    return ctx.params.get("inventory")
+
+
 def cli_value(raw: str) -> Any:
     """What pyinfra makes of a raw `--data key=value` value (bool, number, JSON, else text).
 

@@ -70,3 +70,9 @@ def test_assign_is_one_quoted_shell_word():
 )
 def test_cli_values_are_converted_as_the_cli_does(raw, value):
     assert adapter.cli_value(raw) == value
+
+
+def test_the_inventory_argument_is_found_as_pyinfras_cli_parses_it():
+    argv = ["pyinfra", "-y", "--data", "release=abc1234", "inventories/x.yml", "deploy.py"]
+    assert adapter.cli_inventory(argv) == "inventories/x.yml"
+    assert adapter.cli_inventory(["pyinfra", "--version"]) is None
