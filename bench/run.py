@@ -35,15 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from helpers import (  # noqa: E402 - needs the sys.path entry above
-    DEPLOY_USER,
-    SiteRepo,
-    SshHost,
-    host_entry,
-    make_ssh_keys,
-    start_sshd,
-    write_client,
-)
+from support.client import host_entry, write_client  # noqa: E402 - needs the sys.path entry above
+from support.proc import DEPLOY_USER  # noqa: E402 - needs the sys.path entry above
+from support.site import SiteRepo  # noqa: E402 - needs the sys.path entry above
+from support.sshd import SshHost, make_ssh_keys, start_sshd  # noqa: E402 - needs the sys.path entry above
 
 BASE = Path("/srv/atomic-deploy-bench")
 VENV = REPO / "bench" / ".venv"  # the tool's own Python, as `pipx install` would give it

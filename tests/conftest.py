@@ -2,7 +2,7 @@
 
 Needs root and the machine set up by scripts/test-env.sh (packages, `deploy` user).
 State of a session lives in /srv/atomic-deploy-tests/run-<pid>/ and is kept after the run
-for debugging; the next session removes it (see helpers.remove_stale_runs).
+for debugging; the next session removes it (see support.proc.remove_stale_runs).
 """
 
 from __future__ import annotations
@@ -13,20 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import (
-    DEPLOY_USER,
-    TEST_ROOT,
-    MariaDB,
-    SiteRepo,
-    SshHost,
-    SshServer,
-    chown_deploy,
-    make_ssh_keys,
-    remove_stale_runs,
-    slug,
-    start_mariadb,
-    start_sshd,
-)
+from support.mariadb import MariaDB, start_mariadb
+from support.proc import DEPLOY_USER, TEST_ROOT, chown_deploy, remove_stale_runs, slug
+from support.site import SiteRepo
+from support.sshd import SshHost, SshServer, make_ssh_keys, start_sshd
 from webstack import WebStack, check_machine, start_webstack
 
 HOST_NAMES = ("web1", "web2", "web3")
@@ -83,7 +73,7 @@ def ssh_hosts(test_run_dir: Path) -> Iterator[list[SshHost]]:
 @pytest.fixture(scope="session")
 def mariadb(test_run_dir: Path) -> Iterator[MariaDB]:
     """A mariadbd of the session with database `craft`: `entries`, InnoDB, 400 000 rows (a dump
-    takes a few seconds), dumpable by the least-privilege user helpers.DB_USER (no PROCESS).
+    takes a few seconds), dumpable by the least-privilege user support.mariadb.DB_USER (no PROCESS).
     """
     server = start_mariadb(test_run_dir / "mariadb")
     try:

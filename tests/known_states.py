@@ -1,4 +1,4 @@
-"""Test aid, run by pyinfra before the deploy file under test (tests/helpers.run_pyinfra):
+"""Test aid, run by pyinfra before the deploy file under test (tests/support/client.run_pyinfra):
 
     pyinfra INVENTORY tests/known_states.py deploy.py
 

@@ -10,17 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import (
-    CLIENT_PY,
-    DEPLOY_USER,
-    SiteRepo,
-    SshHost,
-    as_deploy,
-    host_entry,
-    run,
-    tree_snapshot,
-    write_client,
-)
+from support.client import CLIENT_PY, host_entry, write_client
+from support.proc import DEPLOY_USER, as_deploy, run
+from support.site import SiteRepo
+from support.snapshot import tree_snapshot
+from support.sshd import SshHost
 
 
 @pytest.mark.e2e

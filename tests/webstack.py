@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import _die_with_parent, _port_free, run, stop_process, tail
+from support.proc import _port_free, run, stop_process, tail
+from support.sshd import _die_with_parent
 
 WEB_USER = "www-data"
 NGINX = "/usr/sbin/nginx"

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO_ROOT, as_deploy, host_entry, write_client
+from support.client import host_entry, write_client
+from support.proc import REPO_ROOT, as_deploy
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import CHECKS_OFF, CLIENT_PY, REPO_ROOT, SiteRepo, run_pyinfra
+from support.client import CHECKS_OFF, CLIENT_PY, run_pyinfra
+from support.proc import REPO_ROOT
+from support.site import SiteRepo
 
 pytestmark = pytest.mark.e2e
 

@@ -14,20 +14,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import (
-    SiteRepo,
-    SshHost,
-    as_deploy,
-    chown_deploy,
-    host_entry,
-    run,
-    run_pyinfra,
-    run_pyinfra_json,
-    ssh_block,
-    start_sshd,
-    tree_snapshot,
-    write_client,
-)
+from support.client import host_entry, run_pyinfra, run_pyinfra_json, ssh_block, write_client
+from support.proc import as_deploy, chown_deploy, run
+from support.site import SiteRepo
+from support.snapshot import tree_snapshot
+from support.sshd import SshHost, start_sshd
 
 from operations.layout import TMP_PREFIX
 

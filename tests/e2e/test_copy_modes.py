@@ -11,7 +11,8 @@ import os
 import subprocess
 
 import pytest
-from helpers import as_deploy, host_entry, run_pyinfra, write_client
+from support.client import host_entry, run_pyinfra, write_client
+from support.proc import as_deploy
 
 pytestmark = pytest.mark.e2e
 

@@ -18,18 +18,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import (
+from support.client import (
     CLIENT_PY,
-    REPO_ROOT,
-    SiteRepo,
-    SshHost,
     host_entry,
     run_pyinfra,
     run_pyinfra_json,
     ssh_block,
-    tree_snapshot,
     write_client,
 )
+from support.proc import REPO_ROOT
+from support.site import SiteRepo
+from support.snapshot import tree_snapshot
+from support.sshd import SshHost
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from helpers import as_deploy, host_entry, run_pyinfra, tree_snapshot, write_client
+from support.client import host_entry, run_pyinfra, write_client
+from support.proc import as_deploy
+from support.snapshot import tree_snapshot
 
 pytestmark = pytest.mark.e2e
 

@@ -16,25 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import (
-    DB_PASSWORD,
-    DB_PASSWORD_MARK,
-    DB_PRIVILEGES,
-    DB_USER,
-    DEPLOY_USER,
-    REPO_ROOT,
-    MariaDB,
-    SiteRepo,
-    SshHost,
-    as_deploy,
-    free_port,
-    host_entry,
-    run,
-    run_pyinfra,
-    run_pyinfra_json,
-    tree_snapshot,
-    write_client,
-)
+from support.client import host_entry, run_pyinfra, run_pyinfra_json, write_client
+from support.mariadb import DB_PASSWORD, DB_PASSWORD_MARK, DB_PRIVILEGES, DB_USER, MariaDB
+from support.proc import DEPLOY_USER, REPO_ROOT, as_deploy, free_port, run
+from support.site import SiteRepo
+from support.snapshot import tree_snapshot
+from support.sshd import SshHost
 
 pytestmark = pytest.mark.e2e
 

@@ -14,18 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import (
-    DB_PASSWORD,
-    DB_USER,
-    MariaDB,
-    SiteRepo,
-    SshHost,
-    host_entry,
-    run,
-    run_pyinfra,
-    run_pyinfra_json,
-    write_client,
-)
+from support.client import host_entry, run_pyinfra, run_pyinfra_json, write_client
+from support.mariadb import DB_PASSWORD, DB_USER, MariaDB
+from support.proc import run
+from support.site import SiteRepo
+from support.sshd import SshHost
 
 pytestmark = pytest.mark.e2e
 

@@ -16,19 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import (
-    DB_PASSWORD,
-    DB_USER,
-    REPO_ROOT,
-    SiteRepo,
-    as_deploy,
-    host_entry,
-    run,
-    run_pyinfra,
-    run_pyinfra_json,
-    start_sshd,
-    write_client,
-)
+from support.client import host_entry, run_pyinfra, run_pyinfra_json, write_client
+from support.mariadb import DB_PASSWORD, DB_USER
+from support.proc import REPO_ROOT, as_deploy, run
+from support.site import SiteRepo
+from support.sshd import start_sshd
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO_ROOT, SiteRepo
+from support.proc import REPO_ROOT
+from support.site import SiteRepo
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from helpers import host_entry, run_pyinfra, tree_snapshot, write_client
+from support.client import host_entry, run_pyinfra, write_client
+from support.snapshot import tree_snapshot
 
 pytestmark = pytest.mark.e2e
 RECORD = 'echo "$ATOMIC_HOST $ATOMIC_RELEASE" >> "$ATOMIC_DEPLOY_ROOT/{}"'

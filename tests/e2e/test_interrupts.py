@@ -12,7 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO_ROOT, SiteRepo, host_entry, run_pyinfra, start_sshd, write_client
+from support.client import host_entry, run_pyinfra, write_client
+from support.proc import REPO_ROOT
+from support.site import SiteRepo
+from support.sshd import start_sshd
 
 pytestmark = pytest.mark.e2e
 

@@ -18,20 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import (
-    DB_PASSWORD,
-    DB_USER,
-    SiteRepo,
-    SshHost,
-    _die_with_parent,
-    as_deploy,
-    free_port,
-    host_entry,
-    run_pyinfra,
-    tail,
-    tree_snapshot,
-    write_client,
-)
+from support.client import host_entry, run_pyinfra, write_client
+from support.mariadb import DB_PASSWORD, DB_USER
+from support.proc import as_deploy, free_port, tail
+from support.site import SiteRepo
+from support.snapshot import tree_snapshot
+from support.sshd import SshHost, _die_with_parent
 from webstack import WEB_USER
 
 pytestmark = pytest.mark.e2e

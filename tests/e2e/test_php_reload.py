@@ -13,7 +13,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from helpers import SiteRepo, SshHost, host_entry, run_pyinfra, run_pyinfra_json, write_client
+from support.client import host_entry, run_pyinfra, run_pyinfra_json, write_client
+from support.site import SiteRepo
+from support.sshd import SshHost
 
 pytestmark = pytest.mark.e2e
 

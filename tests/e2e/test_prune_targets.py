@@ -12,16 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import (
-    SiteRepo,
-    SshHost,
-    as_deploy,
-    host_entry,
-    run_pyinfra,
-    run_pyinfra_json,
-    tree_snapshot,
-    write_client,
-)
+from support.client import host_entry, run_pyinfra, run_pyinfra_json, write_client
+from support.proc import as_deploy
+from support.site import SiteRepo
+from support.snapshot import tree_snapshot
+from support.sshd import SshHost
 
 pytestmark = pytest.mark.e2e
 

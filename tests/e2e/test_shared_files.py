@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import (
-    CHECKS_OFF,
-    SshHost,
-    host_entry,
-    run_pyinfra,
-    run_pyinfra_json,
-    tree_snapshot,
-    write_client,
-)
+from support.client import CHECKS_OFF, host_entry, run_pyinfra, run_pyinfra_json, write_client
+from support.snapshot import tree_snapshot
+from support.sshd import SshHost
 
 pytestmark = pytest.mark.e2e
 

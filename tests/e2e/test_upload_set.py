@@ -12,14 +12,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from helpers import (
-    SiteRepo,
-    SshHost,
-    host_entry,
-    run_pyinfra,
-    run_pyinfra_json,
-    write_client,
-)
+from support.client import host_entry, run_pyinfra, run_pyinfra_json, write_client
+from support.site import SiteRepo
+from support.sshd import SshHost
 
 pytestmark = pytest.mark.e2e
 

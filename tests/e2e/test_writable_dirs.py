@@ -12,15 +12,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from helpers import (
-    SiteRepo,
-    SshHost,
-    as_deploy,
-    host_entry,
-    run_pyinfra,
-    run_pyinfra_json,
-    write_client,
-)
+from support.client import host_entry, run_pyinfra, run_pyinfra_json, write_client
+from support.proc import as_deploy
+from support.site import SiteRepo
+from support.sshd import SshHost
 
 pytestmark = pytest.mark.e2e
 WRITABLE = "htdocs/cpresources"

@@ -37,15 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import (
-    SiteRepo,
-    SshHost,
-    host_entry,
-    run_pyinfra,
-    run_pyinfra_json,
-    tree_snapshot,
-    write_client,
-)
+from support.client import host_entry, run_pyinfra, run_pyinfra_json, write_client
+from support.site import SiteRepo
+from support.snapshot import tree_snapshot
+from support.sshd import SshHost
 
 pytestmark = pytest.mark.e2e
 

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import yaml
 from fakes import FakeHost, make_deploy
-from helpers import SiteRepo
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 from pyinfra.context import ctx_host, ctx_state
+from support.site import SiteRepo
 
 from operations import rsync
 from operations.config import (

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import SiteRepo
+from support.site import SiteRepo
 
 from operations.config import ConfigError, cli_data, inventory_hosts, load_client
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from helpers import SiteRepo
+from support.site import SiteRepo
 
 from operations.config import ConfigError, host_data, load_client
 from operations.database import Database

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import SiteRepo
+from support.site import SiteRepo
 
 from operations.config import (
     ConfigError,

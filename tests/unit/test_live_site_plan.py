@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import SiteRepo
+from support.site import SiteRepo
 
 from operations.config import ConfigError, inventory_hosts, load_client
 from operations.deploy_log import line as log_line

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import SiteRepo
+from support.site import SiteRepo
 
 from operations.release_name import resolve_release
 from operations.upload import Spec, UploadError, prepare
