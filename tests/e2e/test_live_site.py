@@ -11,7 +11,6 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from support.proc import as_deploy, free_port, tail
 from support.site import SiteRepo
 from support.snapshot import tree_snapshot
 from support.sshd import SshHost, _die_with_parent
+from support.webhook import local_server
 from webstack import WEB_USER
 
 pytestmark = pytest.mark.e2e
@@ -352,16 +352,8 @@ class _Hook(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[dict]]]:
-    handler = type("Handler", (_Hook,), {"received": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.timeout = 1
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler.received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_server(_Hook) as served:
+        yield served
 
 
 def test_webhook_told_once_per_run_and_a_dead_webhook_only_warns(client, webhook):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from support.proc import as_deploy
 from support.site import SiteRepo
 from support.snapshot import tree_snapshot
 from support.sshd import SshHost
+from support.webhook import local_server
 
 pytestmark = pytest.mark.e2e
 MARKER = ".atomic-deploy-release"
@@ -229,17 +229,8 @@ class _SlackLike(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def slack_like() -> Iterator[tuple[str, list[dict]]]:
-    handler = type("Handler", (_SlackLike,), {"received": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.timeout = 1
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler.received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with local_server(_SlackLike) as served:
+        yield served
 
 
 def test_dry_run_and_webhook_name_the_commits_going_live(client, slack_like):

@@ -28,6 +28,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def client_yml(folder: Path, doc: object) -> Path:
+    """Write `doc` (a mapping, or YAML text as it is) to `<folder>/client.yml`; return it."""
+    file = folder / "client.yml"
+    file.write_text(doc if isinstance(doc, str) else yaml.safe_dump(_plain(doc)))
+    return file
+
+
 def ssh_block(host: SshHost) -> dict[str, str]:
     """The client.yml `ssh:` section for the session's sshd's (shared by all three)."""
     return {"user": host.user, "key": str(host.key), "known_hosts": str(host.known_hosts)}

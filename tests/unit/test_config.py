@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.client import client_yml
 from support.site import SiteRepo
 
 from operations.config import ConfigError, load_client
@@ -13,21 +14,15 @@ def _site(tmp_path: Path) -> SiteRepo:
     return SiteRepo.create(tmp_path / "site")
 
 
-def _write(tmp_path: Path, doc: object) -> Path:
-    file = tmp_path / "client.yml"
-    file.write_text(doc if isinstance(doc, str) else yaml.safe_dump(doc))
-    return file
-
-
 def _error(tmp_path: Path, doc: object) -> str:
     with pytest.raises(ConfigError) as info:
-        load_client(_write(tmp_path, doc))
+        load_client(client_yml(tmp_path, doc))
     return str(info.value)
 
 
 def test_defaults_match_the_layout(tmp_path):
     _site(tmp_path)
-    client = load_client(_write(tmp_path, {"source": "site", "hosts": [{"name": "web1"}]}))
+    client = load_client(client_yml(tmp_path, {"source": "site", "hosts": [{"name": "web1"}]}))
     assert client.source == (tmp_path / "site").resolve()
     assert client.docroot == "htdocs"
     assert client.shared_dirs == ("cache", "content", "storage")
@@ -100,7 +95,7 @@ hosts:
     name: web2
     port: 2223
 """
-    client = load_client(_write(tmp_path, doc))
+    client = load_client(client_yml(tmp_path, doc))
     assert [(h["name"], h["port"]) for h in client.hosts] == [("web1", 2222), ("web2", 2223)]
 
 

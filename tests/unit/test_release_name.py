@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-import yaml
+from support.client import client_yml
 from support.site import SiteRepo
 
 from operations.config import cli_data, inventory_hosts
@@ -11,12 +11,6 @@ from operations.config import cli_data, inventory_hosts
 
 def _site(tmp_path: Path) -> SiteRepo:
     return SiteRepo.create(tmp_path / "site")
-
-
-def _write(tmp_path: Path, doc: object) -> Path:
-    file = tmp_path / "client.yml"
-    file.write_text(doc if isinstance(doc, str) else yaml.safe_dump(doc))
-    return file
 
 
 def test_cli_data_reads_both_spellings():
@@ -40,7 +34,7 @@ WEB1_KNOWN_HOST = (
 def _inventory(tmp_path: Path, extra: dict | None = None) -> Path:
     (tmp_path / "known_hosts").write_text(WEB1_KNOWN_HOST)
     host = {"name": "web1", "known_hosts": "known_hosts"}
-    _write(tmp_path, {"source": "site", "hosts": [host], **(extra or {})})
+    client_yml(tmp_path, {"source": "site", "hosts": [host], **(extra or {})})
     return tmp_path / "client.py"
 
 

@@ -1,10 +1,6 @@
 """The status report of a host, from its deploy-root read."""
 
-import http.server
 import json
-import threading
-
-import pytest
 
 from operations.deploy_log import line as log_line
 from operations.facts import DeployState, parse_deploy_tree
@@ -13,30 +9,6 @@ from operations.states.shared import link_target as shared_link_target
 from operations.states.status import drift, format_text, report
 
 A, B, C, D = "aaaaaaaaaaa1", "bbbbbbbbbbb2", "ccccccccccc3", "ddddddddddd4"
-
-
-class _Server(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
-        status = 500 if "bad" in self.path else 200
-        self.send_response(status)
-        self.end_headers()
-        self.wfile.write(b"all ok")
-
-    def do_POST(self):  # noqa: N802
-        self.send_response(500)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Server)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
 
 
 LAYOUT = Layout(root="/r", docroot="htdocs", shared_dirs=("cache", "content", "storage"),
