@@ -20,6 +20,7 @@ from pyinfra.api import FactBase, QuoteString, StringCommand
 from ..common import preparing, say, wanted_state
 from ..facts import deploy_state
 from ..layout import RELEASES_DIR, SHARED_DIR, Deploy
+from ..plan import current_release
 from ..shell import script
 
 ENV_FILE = ".env"  # the shared file checked (when it is one of shared_files)
@@ -131,9 +132,10 @@ def env_keys_defined(deploy: Deploy) -> Generator:
     + deploy: the host's Deploy settings (its shared files include ``.env``)
 
     Registered with the switch barrier (deploy.py), after the release is populated, so no
-    host switches when one host lacks a key. Says which keys are missing, by name only. A
-    missing ``shared/.env`` is left to shared_files_present, which names it. The dry run
-    reads ``.env.example`` from the upload when the release is not on the host yet, and
+    host switches when one host lacks a key. A host already on the release (a rerun)
+    switches nothing, so it is not checked (and costs no read). Says which keys are missing,
+    by name only. A missing ``shared/.env`` is left to shared_files_present, which names it.
+    The dry run reads ``.env.example`` from the upload when the release is not on the host yet, and
     ``shared/.env`` from its shared_sources file when the client names one (it is uploaded
     before this check).
 
@@ -145,6 +147,8 @@ def env_keys_defined(deploy: Deploy) -> Generator:
     """
     sha = deploy.release
     state = deploy_state(deploy.layout, sha)
+    if current_release(state) == sha:
+        return  # nothing switches here (a rerun): the guard protects switches; no extra read
     root = state.root
     env_path = posixpath.join(root, SHARED_DIR, ENV_FILE)
     on_host = state.complete(sha) or not preparing()
