@@ -97,9 +97,13 @@ class DelayProxy:
             sender.cancel()
 
     def stop(self) -> None:
-        def close() -> None:
+        async def close() -> None:
             self._server.close()
-            self._loop.stop()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-        self._loop.call_soon_threadsafe(close)
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
