@@ -306,7 +306,7 @@ class Bench:
             host_entry(self.host_for(i), root, name=f"h{i:02d}") for i, root in enumerate(roots)
         ]
         return write_client(
-            self.workdir / f"inv-{self.counter}-{mode}",
+            self.workdir / f"inv-{self.counter}-{mode}-{roots[0].name}",
             source=self.site.path,
             hosts=entries,
             ssh=self.hosts[0],
@@ -538,8 +538,9 @@ def big_site(b: Bench, storage: Path, reps: int) -> None:
     """(h) redeploy of one changed file on the big site, copy and hardlink, tool vs. floor.
 
     One first deploy per contestant and mode (one sample each), then `reps` (<= 3) redeploys
-    to the next commit, contestants alternated. The manifest check's own time is the
-    DeployTree read in the tool's timeline (one remote command reading the deploy root).
+    to the next commit, contestants alternated, then one same-sha run each. The manifest
+    check's own time is the DeployTree read in the tool's timeline of that same-sha run (one
+    remote command reading the deploy root and checking the live release's manifest).
     """
     site, shas = generate_big_site()
     files, size = tree_size(site.path)
@@ -559,6 +560,15 @@ def big_site(b: Bench, storage: Path, reps: int) -> None:
                 else:
                     sample = big.floor([root], MODES[mode])
                 b.add(f"(h) big site, {what} [tmpfs {mode}]", contestant, sample)
+                if index == 0:  # the same content arrived: deploy-cache and release sizes
+                    sizes = du_kb(root / "deploy-cache", *root.glob("releases/*"))
+                    b.notes[f"(h) {mode}, {contestant}: du -sk of deploy-cache, release"] = (
+                        ", ".join(f"{kb:,} kB" for kb in sizes))
+        # Same sha again, once: the tool's DeployTree read then checks the release's manifest
+        # against the host (the manifest check's own time, in the breakdown's DeployTree).
+        for contestant, root, inv in zip(("tool", "floor"), roots, invs, strict=True):
+            sample = big.tool(inv, 1) if contestant == "tool" else big.floor([root], MODES[mode])
+            b.add(f"(h) big site, same sha again [tmpfs {mode}]", contestant, sample)
         print(f"bench:   (h) {mode} done", flush=True)
 
 
