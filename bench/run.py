@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Benchmark: atomic-deploy against the bare-shell floor (bench/floor.sh), same work, same run.
 
-    bash bench/run.sh                    # the full benchmark (~12 min on 2 cores), as root
+    bash bench/run.sh                    # the full benchmark (~13-14 min on 2 cores), as root
     bash bench/run.sh --reps 1 --quick   # a smoke run: every scenario once, 1/8 hosts only
+    python3 bench/run.py --reps 1 --quick --only g,h,i   # only the newer scenarios
 
 bench/run.sh installs what this needs (scripts/test-env.sh), then runs this file. Starts
 its own sshd's on 127.0.0.1 (LogLevel VERBOSE, sessions counted from their logs), generates a
 deterministic Craft-CMS-like site in a local git repo, deploys with the real pyinfra CLI
-(`-y`, from the tool's own virtualenv bench/.venv) to fresh roots on a tmpfs (and on the disk
-for (a)/(b)), alternating contestants run by run, and writes bench/results.md.
+(`-y`, from the tool's own virtualenv bench/.venv, through bench/timeline.py, which records
+where the time goes) to fresh roots on a tmpfs (and on the disk for (a)/(b)), alternating
+contestants run by run, and writes bench/results.md. (g) goes through bench/delay_proxy.py
+(20 ms each way), (h) deploys a ~1 GB site kept on its own tmpfs between runs
+(/srv/atomic-deploy-bench-bigsite), (i) runs busy loops at nice 19 during each run.
 Not part of the test suite.
 """
 
