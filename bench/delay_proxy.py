@@ -53,10 +53,13 @@ class DelayProxy:
             w.transport.get_extra_info("socket").setsockopt(
                 socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
             )
-        await asyncio.gather(
-            self._pipe(client_r, server_w), self._pipe(server_r, client_w),
-            return_exceptions=True,
-        )  # fmt: skip
+        try:
+            await asyncio.gather(
+                self._pipe(client_r, server_w), self._pipe(server_r, client_w),
+                return_exceptions=True,
+            )  # fmt: skip
+        except asyncio.CancelledError:  # stop(): end quietly (asyncio logs a cancelled handler)
+            pass
         for w in (client_w, server_w):
             w.close()
 
