@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -814,6 +815,12 @@ def main() -> None:
         raise SystemExit("bench: run as root: bash bench/run.sh")
     started = time.monotonic()
     counts = [1, 8] if args.quick else [int(n) for n in args.hosts.split(",")]
+    # One bench at a time on this machine: a second one would remove this one's BASE.
+    lock = open(f"{BASE}.lock", "w")  # noqa: SIM115 - held until the process exits
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"bench: another bench run holds {BASE}.lock") from None
 
     tmpfs, disk_dir = BASE / "tmpfs", BASE / "disk"
     if BASE.exists():
