@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,12 +111,77 @@ def estimate(host: Any, source: str, dest: str | None, exclude: tuple[str, ...])
     return Transfer(int(files.group(1).replace(",", "")), int(size.group(1).replace(",", "")))
 
 
+@dataclass(frozen=True)
+class Progress:
+    """One `--info=progress2` record: bytes sent so far, percent, files sent, files to check."""
+
+    bytes: int
+    percent: int
+    files: int | None = None
+    left: int | None = None  # files still to check
+    total: int | None = None  # files known so far (grows while rsync still scans)
+
+    def __str__(self) -> str:
+        text = f"upload: {_size(self.bytes)} sent ({self.percent}%)"
+        if self.files is not None and self.total is not None and self.left is not None:
+            text += f", {self.files:,} files, {self.total - self.left:,}/{self.total:,} checked"
+        return text
+
+
+_PROGRESS = re.compile(
+    r"([\d,]+)\s+(\d+)%\s+\S+\s+\S+(?:\s+\(xfr#([\d,]+), \w+-chk=([\d,]+)/([\d,]+)\))?"
+)
+
+
+def parse_progress(text: str) -> Progress | None:
+    """The last complete progress record in rsync `--info=progress2` output, or None.
+
+    rsync rewrites its progress line with carriage returns:
+    `  1,234,567  45%   12.34MB/s    0:00:01 (xfr#12, to-chk=34/567)`.
+    """
+    for line in reversed(re.split(r"[\r\n]", text)):
+        found = _PROGRESS.search(line)
+        if found:
+            n, pct, files, left, total = found.groups()
+            return Progress(
+                int(n.replace(",", "")), int(pct),
+                *(int(x.replace(",", "")) if x else None for x in (files, left, total)),
+            )  # fmt: skip
+    return None
+
+
+def _progress_interval() -> float:
+    """Seconds between progress lines: 1 in a terminal, 10 in a log (CI)."""
+    return 1.0 if sys.stderr.isatty() else 10.0
+
+
 def upload(state: Any, host: Any, source: str, dest: str, exclude: tuple[str, ...]) -> bool:
-    """Run the upload (pyinfra FunctionCommand callback): True on success."""
-    result = _run(rsync_argv(host, source, dest, exclude))
-    if result.returncode != 0:
+    """Run the upload (pyinfra FunctionCommand callback): True on success.
+
+    rsync's own progress (`--info=progress2`, parsed locally: no extra remote command) is
+    shown per host at most once per `_progress_interval()`.
+    """
+    argv = rsync_argv(host, source, dest, exclude)
+    argv.insert(1, "--info=progress2")
+    interval, last, pending = _progress_interval(), time.monotonic(), ""
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
+        )
+        assert proc.stdout is not None
+        while chunk := proc.stdout.read1(65536):
+            pending = (pending + chunk.decode(errors="replace"))[-4096:]
+            if time.monotonic() - last >= interval:
+                progress = parse_progress(pending)
+                if progress is not None:
+                    host.log(str(progress))
+                last = time.monotonic()
+        returncode = proc.wait()
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
+    if returncode != 0:
         host.log_styled(
-            f"rsync to {dest} failed (exit {result.returncode}): {result.stderr.strip()}",
+            f"rsync to {dest} failed (exit {returncode}): {stderr.strip()}",
             fg="red",
             log_func=logger.error,
         )
