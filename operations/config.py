@@ -672,7 +672,7 @@ def host_data(
         ),
         release=release or NO_RELEASE,
         source=str(upload.folder) if upload else str(client.source),
-        exclude=client.exclude,
+        exclude=client.exclude + (upload.excludes if upload else ()),
         keep_releases=client.keep_releases,
         deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",
         copy_mode=client.copy_mode,

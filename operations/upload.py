@@ -57,11 +57,14 @@ class UploadError(PyinfraError):
 class UploadSet:
     """The staged upload set and the release name it gets."""
 
-    folder: Path  # mirrors exactly the set; the upload's source
+    folder: Path  # the upload's source: the staging folder, or the work tree itself
     name: str  # release name: <sha12> or <sha12>-<digest8>
     digest: str  # sha256 over paths, kinds, modes and contents (hex)
     files: int  # files and links in the set
     not_uploaded: tuple[str, ...]  # shared paths that the commit or build output holds
+    # rsync patterns that leave out of `folder` what is not in the set (the work tree's
+    # untracked files and shared paths); empty for a staging folder, which holds only the set
+    excludes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -303,12 +306,68 @@ def content_digest(folder: Path, paths: list[str], known: dict[str, str | None])
 # --------------------------------------------------------------------------- the set
 
 
-def prepare(spec: Spec, commit: Commit, file: Path) -> UploadSet:
-    """Gather and stage the upload set; raise UploadError (before any host is contacted).
+# A work-tree upload leaves files out by rsync patterns, where these characters are special.
+_PATTERN_CHARS = frozenset("*?[\\\n\r")
+MAX_WORK_TREE_EXCLUDES = 1000  # more: stage instead (a long argv, and slow matching)
 
-    The staging folder is removed when this process exits.
+
+def _work_tree_set(spec: Spec, commit: Commit, file: Path) -> UploadSet | None:
+    """The upload set of a clean commit without build output or exclude patterns, sent from
+    the work tree itself with rsync patterns for what is not tracked: no staging (about a
+    second for 6,000 files). None where a name or the number of patterns needs the staging.
+
+    Exact: the work tree is clean (no untracked file that git does not ignore), so the work
+    tree minus git's ignored paths is the commit's files; shared paths and submodules are
+    left out too.
+    """
+    tracked = tracked_files(spec.source, dirty=False)
+    ignored = _git_out(
+        spec.source, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"
+    )
+    left_out = [p.decode() for p in ignored.split(b"\0") if p]
+    submodules = _git_out(spec.source, "ls-files", "-z", "-s")
+    left_out += [
+        e.decode().partition("\t")[2]
+        for e in submodules.split(b"\0")
+        if e.startswith(b"160000 ")
+    ]
+    left_out += list(spec.shared)
+    if len(left_out) > MAX_WORK_TREE_EXCLUDES or any(
+        _PATTERN_CHARS & set(p) for p in [*left_out, *tracked]
+    ):
+        return None
+    candidates = [p for p in tracked if not _under(p, spec.shared)]
+    not_uploaded = sorted({s for p in tracked if (s := _under(p, spec.shared))})
+    _check_docroot(spec, candidates, file)
+    digest = content_digest(spec.source, candidates, tracked)
+    excludes = tuple("/" + p for p in left_out)  # anchored at the source; dirs end in "/"
+    return UploadSet(spec.source, commit.sha, digest, len(candidates), tuple(not_uploaded),
+                     excludes)  # fmt: skip
+
+
+def _check_docroot(spec: Spec, selected: list[str], file: Path) -> None:
+    if not any(_under(p, [spec.docroot]) for p in selected):
+        raise UploadError(
+            f"{file}: docroot: '{spec.docroot}' is not in the upload set (the commit's files"
+            f"{' and build.output' if spec.build_output else ''} under {spec.source}), so "
+            f"{spec.docroot} -> {CURRENT_LINK}/{spec.docroot} would point at nothing. Set docroot "
+            "to the folder the web server serves (e.g. web or public)"
+        )
+
+
+def prepare(spec: Spec, commit: Commit, file: Path) -> UploadSet:
+    """Gather the upload set; raise UploadError (before any host is contacted).
+
+    A clean commit without build output or excludes is sent from the work tree
+    (`_work_tree_set`); anything else is staged, and the staging folder is removed when this
+    process exits.
     """
     built = bool(spec.build_commands)
+    if commit.git and not commit.dirty and not built and not spec.build_output:
+        if not spec.exclude:
+            fast = _work_tree_set(spec, commit, file)
+            if fast is not None:
+                return fast
     staging = _staging_dir(spec.source)
     _remove_at_exit(staging)
     if built:
@@ -346,13 +405,7 @@ def prepare(spec: Spec, commit: Commit, file: Path) -> UploadSet:
     selected = _rsync_selection(staging, spec.exclude)
     if len(selected) != len(candidates):
         _prune(staging, set(selected))
-    if not any(_under(p, [spec.docroot]) for p in selected):
-        raise UploadError(
-            f"{file}: docroot: '{spec.docroot}' is not in the upload set (the commit's files"
-            f"{' and build.output' if spec.build_output else ''} under {spec.source}), so "
-            f"{spec.docroot} -> {CURRENT_LINK}/{spec.docroot} would point at nothing. Set docroot "
-            "to the folder the web server serves (e.g. web or public)"
-        )
+    _check_docroot(spec, selected, file)
     digest = content_digest(staging, selected, known)
     exact = commit.git and not commit.dirty and not built and not spec.build_output
     name = commit.sha if exact else f"{commit.sha}-{digest[:DIGEST_LENGTH]}"

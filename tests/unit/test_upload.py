@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,26 @@ def _files(folder: Path) -> set[str]:
     }
 
 
+def _sent(upload) -> set[str]:
+    """What the upload sends: rsync's own listing of its source with its patterns."""
+    argv = ["rsync", "-r", "-l", "--dry-run", "--out-format=%n", "--exclude=.git"]
+    argv += [f"--exclude={p}" for p in upload.excludes]
+    argv += ["--", f"{upload.folder}/", "/nonexistent/x/"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return {line for line in out.splitlines() if line and not line.endswith("/")}
+
+
 def test_a_clean_commit_uploads_its_tracked_files_under_the_commit_name(site):
     upload = _prepare(site)
     assert upload.name == site.sha_short()
-    assert _files(upload.folder) == {".gitignore", "web/index.php", "web/css/a.css",
-                                     "config/app.php", "tests/t.php"}  # fmt: skip
+    # sent straight from the work tree (no staging), leaving out what git does not track
+    assert upload.folder == site.path
+    assert _sent(upload) == {".gitignore", "web/index.php", "web/css/a.css",
+                             "config/app.php", "tests/t.php"}  # fmt: skip
     assert upload.not_uploaded == ("storage",)  # tracked, but shared: lives on the hosts
+    # the same set staged (an exclude pattern forces staging) has the same digest
+    staged = _prepare(site, exclude=("/nothing-matches",))
+    assert staged.folder != site.path and staged.digest == upload.digest
 
 
 def test_the_same_content_gives_the_same_name_and_a_change_another(site):
