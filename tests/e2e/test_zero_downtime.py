@@ -28,6 +28,7 @@ step.
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.client
 import re
 import statistics
@@ -251,6 +252,11 @@ def test_visitors_never_notice_a_switch(
     if not validate_timestamps:
         # The pitfall, shown once (no load yet): without the after-switch step, a path through
         # `current` keeps its old file in OPcache; validate_timestamps=0 never looks again.
+        # Each PHP-FPM worker resolves `current` itself (its realpath cache): warm them all
+        # (concurrent requests, more than pm.max_children) so whichever serves next has.
+        with concurrent.futures.ThreadPoolExecutor(24) as pool:
+            warm = list(pool.map(lambda _: stack.get("/through-link.php"), range(48)))
+        assert set(warm) == {(200, "linked=alpha\n")}
         deploy_release("bravo", plain)
         wait_served(stack, "bravo", SERVED_WITHIN)
         time.sleep(SERVED_WITHIN)
