@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from support.client import host_entry, run_pyinfra, run_pyinfra_json, write_client
 from support.mariadb import DB_PASSWORD, DB_USER
-from support.proc import REPO_ROOT, as_deploy, run
+from support.proc import REPO_ROOT, as_deploy, kill_tree, run
 from support.site import SiteRepo
 from support.sshd import start_sshd
 
@@ -174,28 +174,6 @@ def test_sigkill_at_eleven_points_never_breaks_the_site(
             run(["gzip", "-t", str(dump)])
 
 
-def _kill_tree(pid: int) -> None:
-    """SIGKILL a process and all its descendants (an sshd and the sessions it serves)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    todo, found = [pid], []
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    for p in found:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def test_ssh_connection_cut_during_upload(
     ssh_hosts, deploy_root, site_repo, tmp_path, test_run_dir
 ):
@@ -226,7 +204,7 @@ def test_ssh_connection_cut_during_upload(
                    .glob(".*")):  # fmt: skip
                 break
             time.sleep(0.01)
-        _kill_tree(server.proc.pid)
+        kill_tree(server.proc.pid)
         _, err = proc.communicate(timeout=120)
         sampler.stop()
         assert proc.returncode != 0

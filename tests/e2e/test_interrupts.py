@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.client import host_entry, run_pyinfra, write_client
-from support.proc import REPO_ROOT
+from support.proc import REPO_ROOT, kill_tree
 from support.site import SiteRepo
 from support.sshd import start_sshd
 
@@ -110,26 +110,6 @@ def test_a_second_ctrl_c_stops_at_once_and_still_gives_the_locks_back(
         assert not (root / ".atomic-deploy/lock").exists(), (name, out[-3000:])
         assert os.readlink(root / "current") == f"releases/{old}", name
 
-def _kill_tree(pid: int) -> None:
-    """SIGKILL a process we started and all its descendants (an sshd and its sessions)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        todo += children.get(p, [])
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 @pytest.mark.parametrize("on_failure", [[], [ON_FAILURE]], ids=["no-hooks", "on_failure"])
 def test_a_cut_connection_to_one_host_gives_the_others_locks_back(
     ssh_hosts, deploy_root, site_repo, tmp_path, test_run_dir, on_failure
@@ -164,7 +144,7 @@ def test_a_cut_connection_to_one_host_gives_the_others_locks_back(
             out.append(line)
             if "Starting operation: before_switch hooks" in line:
                 time.sleep(1)
-                _kill_tree(server.proc.pid)
+                kill_tree(server.proc.pid)
                 break
         out.append(proc.communicate(timeout=120)[0])
         text = "".join(out)

@@ -136,3 +136,25 @@ def as_deploy(
         argv, cwd="/", env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants (an sshd and the sessions it serves)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    todo, found = [pid], []
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    for p in found:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
