@@ -79,6 +79,9 @@ class Spec:
     build_output: tuple[str, ...] = ()
 
 
+GITLINK = "160000"  # git's mode of a submodule
+
+
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(  # noqa: S603 - fixed argv, no shell
         ["git", "-C", str(cwd), *args], capture_output=True, check=False, stdin=subprocess.DEVNULL
@@ -116,6 +119,18 @@ def _walk(base: Path, rel: str) -> list[str]:
 # --------------------------------------------------------------------------- what is tracked
 
 
+def _index(source: Path) -> dict[str, tuple[str, str]]:
+    """Path (relative to `source`) -> (git mode, blob id) of each entry the commit tracks
+    there; submodules (gitlinks) have mode 160000."""
+    out: dict[str, tuple[str, str]] = {}
+    for entry in _git_out(source, "ls-files", "-z", "-s").split(b"\0"):
+        if entry:
+            meta, _, path = entry.decode().partition("\t")
+            mode, blob, _stage = meta.split()
+            out[path] = (mode, blob)
+    return out
+
+
 def tracked_files(source: Path, *, dirty: bool) -> dict[str, str | None]:
     """Path (relative to `source`) -> git blob id of each file the commit tracks there.
 
@@ -127,15 +142,7 @@ def tracked_files(source: Path, *, dirty: bool) -> dict[str, str | None]:
         raw = _git_out(source, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
         paths = {p.decode() for p in raw.split(b"\0") if p}
         return {p: None for p in sorted(paths) if os.path.lexists(source / p)}
-    out: dict[str, str | None] = {}
-    for entry in _git_out(source, "ls-files", "-z", "-s").split(b"\0"):
-        if not entry:
-            continue
-        meta, _, path = entry.decode().partition("\t")
-        mode, blob, _stage = meta.split()
-        if mode != "160000":
-            out[path] = blob
-    return out
+    return {p: blob for p, (mode, blob) in _index(source).items() if mode != GITLINK}
 
 
 # --------------------------------------------------------------------------- build
@@ -287,18 +294,26 @@ def _blob_id(path: Path) -> str:
     return h.hexdigest()
 
 
-def content_digest(folder: Path, paths: list[str], known: dict[str, str | None]) -> str:
+def content_digest(
+    folder: Path,
+    paths: list[str],
+    known: dict[str, str | None],
+    kinds: dict[str, str | None] | None = None,
+) -> str:
     """sha256 over each path, its kind (file, executable, link) and content (git blob id or
-    link target). `known` gives blob ids already known (clean tracked files)."""
+    link target). `known` gives blob ids already known (clean tracked files); `kinds` gives
+    kinds already known from git's index (no stat of each file: 30,000 stats take ~0.1 s).
+    """
     h = hashlib.sha256()
     for rel in sorted(paths):
-        full = folder / rel
-        st = full.lstat()
-        if stat.S_ISLNK(st.st_mode):
-            kind, content = "l", os.readlink(full)
-        else:
-            kind = "x" if st.st_mode & 0o111 else "f"
-            content = known.get(rel) or _blob_id(full)
+        kind = kinds.get(rel) if kinds is not None else None
+        content = known.get(rel)
+        if kind is None or kind == "l" or content is None:
+            full = os.path.join(folder, rel)
+            if kind is None:
+                st = os.lstat(full)
+                kind = "l" if stat.S_ISLNK(st.st_mode) else "x" if st.st_mode & 0o111 else "f"
+            content = os.readlink(full) if kind == "l" else content or _blob_id(Path(full))
         h.update(f"{rel}\0{kind}\0{content}\n".encode())
     return h.hexdigest()
 
@@ -307,7 +322,8 @@ def content_digest(folder: Path, paths: list[str], known: dict[str, str | None])
 
 
 # A work-tree upload leaves files out by rsync patterns, where these characters are special.
-_PATTERN_CHARS = frozenset("*?[\\\n\r")
+_PATTERN_CHARS = re.compile(r"[*?\[\\\n\r]")
+_KIND_OF_MODE = {"100644": "f", "100755": "x", "120000": "l"}  # git's modes -> digest kinds
 MAX_WORK_TREE_EXCLUDES = 1000  # more: stage instead (a long argv, and slow matching)
 
 
@@ -320,26 +336,26 @@ def _work_tree_set(spec: Spec, commit: Commit, file: Path) -> UploadSet | None:
     tree minus git's ignored paths is the commit's files; shared paths and submodules are
     left out too.
     """
-    tracked = tracked_files(spec.source, dirty=False)
+    index = _index(spec.source)
+    tracked = {p: blob for p, (mode, blob) in index.items() if mode != GITLINK}
     ignored = _git_out(
         spec.source, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"
     )
     left_out = [p.decode() for p in ignored.split(b"\0") if p]
-    submodules = _git_out(spec.source, "ls-files", "-z", "-s")
-    left_out += [
-        e.decode().partition("\t")[2]
-        for e in submodules.split(b"\0")
-        if e.startswith(b"160000 ")
-    ]
+    left_out += [p for p, (mode, _) in index.items() if mode == GITLINK]
     left_out += list(spec.shared)
-    if len(left_out) > MAX_WORK_TREE_EXCLUDES or any(
-        _PATTERN_CHARS & set(p) for p in [*left_out, *tracked]
+    if len(left_out) > MAX_WORK_TREE_EXCLUDES or _PATTERN_CHARS.search(
+        "\0".join([*left_out, *tracked])
     ):
         return None
-    candidates = [p for p in tracked if not _under(p, spec.shared)]
-    not_uploaded = sorted({s for p in tracked if (s := _under(p, spec.shared))})
+    shared_of = {p: _under(p, spec.shared) for p in tracked}
+    candidates = [p for p, shared in shared_of.items() if not shared]
+    not_uploaded = sorted({shared for shared in shared_of.values() if shared})
     _check_docroot(spec, candidates, file)
-    digest = content_digest(spec.source, candidates, tracked)
+    # A clean tree matches the index, modes included, unless git ignores the executable bit.
+    modes_tracked = _git(spec.source, "config", "--bool", "core.fileMode").stdout != b"false\n"
+    kinds = {p: _KIND_OF_MODE.get(index[p][0]) for p in candidates}
+    digest = content_digest(spec.source, candidates, tracked, kinds if modes_tracked else None)
     excludes = tuple("/" + p for p in left_out)  # anchored at the source; dirs end in "/"
     return UploadSet(spec.source, commit.sha, digest, len(candidates), tuple(not_uploaded),
                      excludes)  # fmt: skip

@@ -66,6 +66,28 @@ def test_a_clean_commit_uploads_its_tracked_files_under_the_commit_name(site):
     assert staged.folder != site.path and staged.digest == upload.digest
 
 
+def test_the_work_tree_digest_takes_kinds_from_git_and_matches_the_staged_one(site):
+    """Executables and links: the work-tree set reads their kind from git's index (no stat of
+    each file); it must agree with the staged set, which stats every file."""
+    script = site.path / "bin/run.sh"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    (site.path / "web/latest.css").symlink_to("css/a.css")
+    site.git("add", "-A")
+    site.git("commit", "-q", "-m", "script and link")
+    upload = _prepare(site)
+    assert upload.folder == site.path
+    assert _prepare(site, exclude=("/nothing-matches",)).digest == upload.digest
+    # git ignores the executable bit here: the kind comes from the file, as sent
+    site.git("config", "core.fileMode", "false")
+    script.chmod(0o644)
+    assert resolve_release(site.path, allow_dirty=False).dirty is False
+    unexecutable = _prepare(site)
+    assert unexecutable.digest != upload.digest
+    assert _prepare(site, exclude=("/nothing-matches",)).digest == unexecutable.digest
+
+
 def test_the_same_content_gives_the_same_name_and_a_change_another(site):
     first = _prepare(site, build_output=("vendor",))
     again = _prepare(site, build_output=("vendor",))
