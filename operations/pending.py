@@ -88,9 +88,10 @@ def _git(source: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _commit(source: Path, sha: str) -> str | None:
-    found = _git(source, "rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}")
-    return found.stdout.strip() if found.returncode == 0 else None
+def _commits(source: Path, *shas: str) -> list[str] | None:
+    """The full ids of `shas`' commits, or None if any is not a commit of `source`."""
+    found = _git(source, "rev-parse", *(f"{sha}^{{commit}}" for sha in shas))
+    return found.stdout.split() if found.returncode == 0 else None
 
 
 def pending_changes(source: Path | str | None, live: str | None, release: str) -> Pending:
@@ -100,15 +101,21 @@ def pending_changes(source: Path | str | None, live: str | None, release: str) -
     leaves. Otherwise only the names are known."""
     if live is None or source is None or live == release:
         return Pending(live, release, known=live == release)
-    old, new = _commit(Path(source), sha_of(live)), _commit(Path(source), sha_of(release))
-    if old is None or new is None:
+    both = _commits(Path(source), sha_of(live), sha_of(release))
+    if both is None:
         return Pending(live, release)
-    log = _git(Path(source), "log", "--oneline", "--no-decorate", f"{old}..{new}", "--", ".")
-    commits = log.stdout.splitlines()
-    undone = False
+    old, new = both
+    # One log for both directions: '>' only in the release, '<' only in the live one.
+    log = _git(
+        Path(source), "log", "--oneline", "--no-decorate", "--left-right", f"{old}...{new}",
+        "--", ".",
+    )  # fmt: skip
+    sides: dict[str, list[str]] = {"<": [], ">": []}
+    for line in log.stdout.splitlines():
+        sides[line[:1]].append(line[2:])
+    commits, undone = sides[">"], False
     if not commits:
-        back = _git(Path(source), "log", "--oneline", "--no-decorate", f"{new}..{old}", "--", ".")
-        commits, undone = back.stdout.splitlines(), bool(back.stdout.strip())
+        commits, undone = sides["<"], bool(sides["<"])
     diff = _git(Path(source), "diff", "--no-renames", "--name-status", old, new, "--", ".")
     files: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
     kinds = {"A": "added", "D": "removed"}
