@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import gc
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,23 @@ def current_op_hash(target: Any) -> str | None:
     outcome (see context.RunContext.reads).
     """
     return target.current_op_hash
+
+
+def send_packets_at_once(target: Any) -> bool:
+    """Turn off Nagle's algorithm (TCP_NODELAY) on the host's SSH connection; True if done.
+
+    Relies on `SSHConnector.client` (pyinfra/connectors/ssh.py), a paramiko SSHClient, which
+    sets no socket options: each remote command then waits ~40 ms for the server's delayed
+    ACK before its request leaves (44 ms per command on loopback here, 3 ms without Nagle).
+    Does nothing for @local or a connection through a proxy command (no TCP socket of ours).
+    """
+    client = getattr(target.connector, "client", None)
+    transport = client.get_transport() if client is not None else None
+    sock = getattr(transport, "sock", None)
+    if not isinstance(sock, socket.socket) or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return True
 
 
 def run_now(target: Any, command: StringCommand, *, print_input: bool = False) -> tuple[bool, Any]:

@@ -70,6 +70,7 @@ class HostRun:
         """
         install_stop_signals(host.state)
         stop_if_interrupted(host.state)  # a signal while loading the inventory or connecting
+        adapter.send_packets_at_once(host)  # ~40 ms less per remote command
         deploy = setting("deploy", Deploy)
         return cls(
             deploy=deploy_for(deploy, release) if existing else deploy,
