@@ -160,6 +160,20 @@ def test_where_the_cache_listing_could_differ_the_release_is_listed(tmp_path, mo
     assert (cache / MANIFEST).exists() == (case is _own_name)  # the cache is left as it was
 
 
+def test_a_copy_to_another_file_system_is_not_listed_ahead(tmp_path):
+    """Another file system may keep mtimes coarser than deploy-cache/'s: list the copy."""
+    cache, build = _root(tmp_path)
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "stat").write_text("#!/bin/sh\ncase $3 in */releases) echo 2;; *) echo 1;; esac\n")
+    (stubs / "stat").chmod(0o755)
+    deploy = _deploy("copy")
+    command = copy_listed("copy", str(cache), str(build), _unlisted(deploy)).get_raw_value()
+    out = _sh(command, cwd=tmp_path, path=f"{stubs}:{os.environ['PATH']}")
+    assert out.returncode == 0, out.stderr
+    assert (build / "bin/run").exists() and not (build / MANIFEST).exists()
+
+
 @pytest.mark.parametrize("failing", ["cp", "sort"])
 def test_a_failing_copy_or_listing_fails_the_build_before_the_marker(tmp_path, failing):
     cache, build = _root(tmp_path)
