@@ -10,8 +10,8 @@ size and resets the mtime would go unnoticed; that takes intent, not a slip.
 
 Where a core is free, writing it adds no wall time to a build in copy_mode copy and hardlink:
 `copy_listed` lists deploy-cache/ while `cp -a`/`cp -al` copies it (both keep what the
-listing shows); for a 30,000-file site that hides ~0.1 s (the stat of every file, the sort). Where
-that could differ from the finished release (see sh/copy_listed.sh) and in copy_mode
+listing shows); for a 30,000-file site that hides ~0.1 s (the stat of every file, the sort).
+Where that could differ from the finished release (see sh/copy_listed.sh) and in copy_mode
 reflink, `list_release` lists the release once it is complete.
 """
 
