@@ -18,18 +18,17 @@ from ..common import (
     wanted_state,
 )
 from ..context import run_context
-from ..copy_mode import copy_command, run_noting_fallback
+from ..copy_mode import run_noting_fallback
 from ..facts import DeployState, Entry, deploy_state
 from ..layout import (
     ASIDE_PREFIX,
     CACHE_DIR,
-    MANIFEST,
     MARKER,
     RELEASES_DIR,
     TMP_PREFIX,
     Deploy,
 )
-from ..manifest import listing_command, parse_differences
+from ..manifest import copy_listed, list_release, parse_differences
 from ..plan import current_release
 from . import shared, writable
 from .shared import Refused, repair_all
@@ -81,6 +80,24 @@ def _describe(state: DeployState, deploy: Deploy, aside: str) -> str | None:
     return None
 
 
+def populate_commands(deploy: Deploy, cache: str, build: str, acl: bool) -> list[StringCommand]:
+    """Commands making `build` (a fresh name under releases/) a complete release of `cache`:
+    the copy, its shared paths linked, its writable dirs made, its manifest, its marker last."""
+    # Writable dirs are the site's to write to: not part of what the release holds.
+    unlisted = [path for _, path in deploy.layout.shared_paths] + list(deploy.layout.writable_dirs)
+    # The marker: the release's name, then the digest of the upload set it holds.
+    marker = [QuoteString(v) for v in (deploy.release, deploy.digest) if v]
+    return [
+        StringCommand("rm", "-rf", _q(build)),
+        # The manifest is written while copying where that gives the same listing, else below.
+        copy_listed(deploy.copy_mode, cache, build, unlisted),
+        *shared.link_commands(build, deploy),
+        *writable.build_commands(build, cache, deploy, acl),
+        list_release(build, unlisted),
+        StringCommand("printf", "'%s\\n'", *marker, ">", _q(build, MARKER)),
+    ]
+
+
 @wanted_state
 def release_populated(deploy: Deploy) -> Generator:
     """
@@ -129,23 +146,8 @@ def release_populated(deploy: Deploy) -> Generator:
     yield FunctionCommand(
         rsync.upload, (deploy.source, posixpath.join(root, CACHE_DIR), deploy.exclude), {}
     )
-    # Writable dirs are the site's to write to: not part of what the release holds.
-    unlisted = [path for _, path in deploy.layout.shared_paths] + list(deploy.layout.writable_dirs)
-    steps = [
-        *repairs,
-        StringCommand("rm", "-rf", _q(build)),
-        copy_command(deploy.copy_mode, posixpath.join(root, CACHE_DIR), build),
-        *shared.link_commands(build, deploy),
-        *writable.build_commands(build, posixpath.join(root, CACHE_DIR), deploy, state.acl),
-        StringCommand(
-            "(", "cd", _q(build), "&&", listing_command(unlisted), ")", ">", _q(build, MANIFEST)
-        ),  # fmt: skip
-        # The marker: the release's name, then the digest of the upload set it holds.
-        StringCommand(
-            "printf", "'%s\\n'", QuoteString(sha),
-            *([QuoteString(deploy.digest)] if deploy.digest else []), ">", _q(build, MARKER),
-        ),  # fmt: skip
-    ]
+    cache = posixpath.join(root, CACHE_DIR)
+    steps = [*repairs, *populate_commands(deploy, cache, build, state.acl)]
     by = deploy.deployed_by
     moved = deploy_log.aside_detail(aside_name, why or "")  # why: None if nothing is there
     put_aside = [
@@ -190,7 +192,7 @@ def _built(state: DeployState, deploy: Deploy, line: str) -> DeployState | None:
     return replace(
         state,
         entries={**state.entries, sha: Entry(sha, "dir", sha)},
-        manifest="ok",  # the manifest was just written from this very copy
+        manifest="ok",  # the manifest was just written for this very copy
         digest=deploy.digest,
         differences=[],
         in_release=[f"link {shared.link_target(path)}" for _, path in paths],
