@@ -42,6 +42,7 @@ from .layout import (
 )
 from .live import Health, Hooks, hook_errors, uploads_source
 from .release_name import ReleaseError, check_release_value, resolve_release
+from .ssh_master import open_masters
 from .states.php_reload import MODES, PhpRefresh, php_errors
 from .states.shared import config_errors as shared_path_errors
 from .states.writable import config_errors as writable_dir_errors
@@ -897,7 +898,10 @@ def _inventory_hosts(yml: Path, root: str | Path | None, argv: list[str]) -> lis
         release = upload.name
     for name, password in passwords.items():
         remember_password(name, password)
-    return [(h["name"], host_data(client, h, release, upload)) for h in client.hosts]
+    hosts = [(h["name"], host_data(client, h, release, upload)) for h in client.hosts]
+    if upload is not None:  # every check passed: the upload's connections may open now
+        open_masters(hosts, argv)
+    return hosts
 
 
 def prepare_upload(client: Client, commit: Any) -> UploadSet:

@@ -18,6 +18,8 @@ from typing import Any
 from pyinfra import logger
 from pyinfra.connectors.local import LocalConnector
 
+CONTROL_PATH = "upload_control_path"  # host data: the socket of the run's master (ssh_master.py)
+
 
 @dataclass(frozen=True)
 class Transfer:
@@ -38,7 +40,7 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def _ssh_option_path(path: str) -> str:
+def ssh_option_path(path: str) -> str:
     """`path` as ssh reads an option value: one word (a space would start a second file),
     '%' doubled (ssh expands %-tokens in file names). '${' can't be escaped: ssh expands it.
     """
@@ -46,13 +48,13 @@ def _ssh_option_path(path: str) -> str:
     return f'"{escaped}"'
 
 
-def _ssh_command(data: Any) -> str:
+def ssh_command(data: Any) -> str:
     """The `-e` value: ssh with the same port, key and host key policy as pyinfra uses."""
     parts = ["ssh", "-o", "BatchMode=yes"]
     policy = data.get("ssh_strict_host_key_checking") or "accept-new"
     parts += ["-o", f"StrictHostKeyChecking={policy}"]
     if data.get("ssh_known_hosts_file"):
-        known = _ssh_option_path(str(data.get("ssh_known_hosts_file")))
+        known = ssh_option_path(str(data.get("ssh_known_hosts_file")))
         parts += ["-o", f"UserKnownHostsFile={known}"]
     if data.get("ssh_config_file"):
         parts += ["-F", str(data.get("ssh_config_file"))]
@@ -62,7 +64,15 @@ def _ssh_command(data: Any) -> str:
         parts += ["-i", str(data.get("ssh_key")).replace("%", "%%"), "-o", "IdentitiesOnly=yes"]
     if data.get("ssh_user"):
         parts += ["-l", str(data.get("ssh_user"))]
+    if data.get(CONTROL_PATH):  # a session on the run's master connection, if it is up
+        parts += ["-o", f"ControlPath={ssh_option_path(data.get(CONTROL_PATH))}"]
+        parts += ["-o", "ControlMaster=no"]
     return shlex.join(parts)
+
+
+def ssh_address(name: str, data: Any) -> str:
+    """The address ssh connects to for the inventory host `name`."""
+    return str(data.get("ssh_hostname") or name)
 
 
 def rsync_argv(
@@ -76,11 +86,11 @@ def rsync_argv(
     src = source.rstrip("/") + "/"
     if isinstance(host.connector, LocalConnector):
         return [*argv, "--", src, dest.rstrip("/") + "/"]
-    address = host.data.get("ssh_hostname") or host.name
+    address = ssh_address(host.name, host.data)
     if ":" in address:  # IPv6 literal
         address = f"[{address}]"
     # -s: the remote path goes to the remote rsync as data, not through the remote shell.
-    return [*argv, "-s", "-e", _ssh_command(host.data), "--", src, f"{address}:{dest}/"]
+    return [*argv, "-s", "-e", ssh_command(host.data), "--", src, f"{address}:{dest}/"]
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
