@@ -18,6 +18,10 @@ from typing import Any
 from pyinfra import logger
 from pyinfra.connectors.local import LocalConnector
 
+# Compare mtimes to the nanosecond: by default rsync's quick check compares whole seconds, so
+# a file rewritten with the same size within the second of the last upload was not sent, and
+# the release held the old content. (A receiver before rsync 3.1.3 sends every file's delta.)
+MTIME_NS = "--modify-window=-1"
 CONTROL_PATH = "upload_control_path"  # host data: the socket of the run's master (ssh_master.py)
 
 
@@ -79,7 +83,7 @@ def rsync_argv(
     host: Any, source: str, dest: str, exclude: tuple[str, ...], dry_run: bool = False
 ) -> list[str]:
     """argv for `rsync source/ -> host:dest/`: --delete, no .git, excluded paths removed too."""
-    argv = ["rsync", "-a", "--delete", "--delete-excluded", "--exclude=.git"]
+    argv = ["rsync", "-a", MTIME_NS, "--delete", "--delete-excluded", "--exclude=.git"]
     argv += [f"--exclude={pattern}" for pattern in exclude]
     if dry_run:
         argv += ["--dry-run", "--stats"]

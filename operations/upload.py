@@ -156,9 +156,12 @@ def export_commit(source: Path, into: Path) -> None:
         ["git", "-C", str(source), "archive", "--format=tar", treeish],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
     )  # fmt: skip
+    # -m: each file gets the time of this export, not the commit's (whole seconds): rsync's
+    # quick check would skip a same-size edit committed within the second of the last one.
     untar = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        ["tar", "-x", "-C", str(into)], stdin=archive.stdout, capture_output=True, check=False
-    )
+        ["tar", "-x", "-m", "-C", str(into)], stdin=archive.stdout, capture_output=True,
+        check=False,
+    )  # fmt: skip
     assert archive.stdout is not None
     archive.stdout.close()
     git_err = archive.stderr.read().decode() if archive.stderr else ""

@@ -222,3 +222,37 @@ def test_a_changed_upload_under_the_same_name_is_rebuilt(craft):
         assert len(asides) == 1  # the old copy is kept, not deleted
     _, rerun = run_pyinfra_json(inventory, "-y", check=True)
     assert rerun["results"]["totals"]["success"] == 0
+
+
+def test_a_same_size_edit_within_the_second_of_the_last_upload_goes_live(craft):
+    """rsync's quick check compares sizes and mtimes, by default in whole seconds: an edit that
+    keeps the size, saved within the second of the last upload, must still be sent."""
+    site, inventory, roots = craft()
+    run_pyinfra(inventory, "-y", check=True)
+    uploaded = (roots["web1"] / "deploy-cache/web/index.php").stat().st_mtime_ns
+    index = site.path / "web/index.php"
+    site.commit({"web/index.php": index.read_text().replace("v1", "v2")})  # the same size
+    in_same_second = uploaded + (1 if uploaded % 10**9 < 10**9 - 1 else -1)
+    os.utime(index, ns=(in_same_second, in_same_second))
+    assert site.git("status", "--porcelain") == ""
+    run_pyinfra(inventory, "-y", check=True)
+    for root in roots.values():
+        assert _live(root) == site.sha_short()
+        assert "v2" in (root / "current/web/index.php").read_text()
+
+
+def test_a_same_size_edit_in_a_commit_of_the_same_second_goes_live_through_a_build(
+    craft, monkeypatch
+):
+    """The build's export must not carry the commit's time as every file's mtime: two commits
+    in one second (a script, CI) would give an edited file the uploaded copy's size and mtime."""
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-11-30T12:00:00+00:00")  # both commits
+    site, inventory, roots = craft(build={"commands": ["true"], "output": []})
+    index = site.path / "web/index.php"
+    site.commit({"web/index.php": index.read_text()}, "same second")
+    run_pyinfra(inventory, "-y", check=True)
+    site.commit({"web/index.php": index.read_text().replace("v1", "v2")})  # the same size
+    run_pyinfra(inventory, "-y", check=True)
+    for root in roots.values():
+        assert _live(root).startswith(site.sha_short())
+        assert "v2" in (root / "current/web/index.php").read_text()
