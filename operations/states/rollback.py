@@ -18,10 +18,11 @@ from .. import deploy_log
 from ..common import preparing, refuse, say, wanted_state
 from ..context import run_context
 from ..facts import DeployState, deploy_state
-from ..layout import CURRENT_LINK, RELEASES_DIR, Layout
+from ..layout import CURRENT_LINK, RELEASES_DIR, Deploy, Layout
 from ..live import NO_RELEASE
 from ..plan import current_release, previous_release
 from ..release_name import RELEASE_RE, SHA_LENGTH
+from . import lock
 from .switch import current_moved, move_current
 
 
@@ -69,9 +70,11 @@ def find_target(state: DeployState, named: str | None) -> tuple[str | None, str]
     return target, ""
 
 
-def planned_target(layout: Layout, named: str | None) -> str | None:
-    """The host's target as read now (used to name the operations; re-checked under the lock)."""
-    target, _ = find_target(deploy_state(layout, NO_RELEASE), named)
+def planned_target(deploy: Deploy, named: str | None) -> str | None:
+    """The host's target as read while the deploy file loads (used to name the operations;
+    re-checked under the lock). Under `-y` this read takes the deploy lock when it may, and
+    serves the execute phase then (lock.read_at_load)."""
+    target, _ = find_target(lock.read_at_load(deploy, NO_RELEASE), named)
     return target
 
 
