@@ -56,6 +56,7 @@ with run.guarded("rollback"):  # the deploy lock on every host, the webhook
         target=target,
         by=deploy.deployed_by,
         named=named is not None,
+        last=run.nothing_after_rollback,  # then the lock goes back with the switch
         _if=run.all_hosts_ready,
     )
     switch.docroot_linked(name=f"{layout.docroot} -> current/{layout.docroot}", deploy=deploy)

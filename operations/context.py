@@ -62,6 +62,7 @@ class RunContext:
     on_failure: dict[str, tuple[Any, tuple[Any, ...], str]] = field(default_factory=dict)
 
     held: dict[str, str] = field(default_factory=dict)  # host -> root where we hold the lock
+    given_back_with: set[tuple[str, str]] = field(default_factory=set)  # (host, op hash)
     maintenance: dict[str, str] = field(default_factory=dict)  # host -> flag this run raised
     on_stop: dict[tuple[int, str], Callable[[Any], None]] = field(default_factory=dict)
     health: dict[str, str | None] = field(default_factory=dict)  # host -> None or the failure

@@ -127,6 +127,13 @@ class HostRun:
         return meta
 
     @property
+    def nothing_after_rollback(self) -> bool:
+        """rollback.py: no step configured after its switch runs a command on the host (no
+        `php` step, no after_rollback hooks), so the switch may give the deploy lock back in
+        its own command (rollback.current_rolled_back, lock.give_back_with)."""
+        return not self.php and not self.hooks.after_rollback
+
+    @property
     def held_back(self) -> Callable[[], str | None]:
         """For a switch's `held_back`: why no host may switch yet (None: every targeted host
         got through every before_switch operation)."""

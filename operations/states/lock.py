@@ -26,8 +26,9 @@ from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import State, StringCommand
+from pyinfra.api.state import BaseStateCallback
 
-from ..common import preparing, refuse, say, wanted_state, when_host_stops
+from ..common import chain, preparing, refuse, say, wanted_state, when_host_stops
 from ..context import RunContext, run_context
 from ..facts import (
     LOCK_DIR,
@@ -38,7 +39,13 @@ from ..facts import (
     read_while_loading,
 )
 from ..layout import META_DIR, Deploy
-from ..pyinfra_adapter import connected, executes_without_prepare, load_flag, run_now
+from ..pyinfra_adapter import (
+    connected,
+    current_op_hash,
+    executes_without_prepare,
+    load_flag,
+    run_now,
+)
 from ..shell import script
 
 STALE_AFTER = 3600  # seconds: a lock older than this is stale whoever holds it
@@ -115,6 +122,36 @@ def _give_back(run: RunContext, target: Any) -> None:
     root = run.held.pop(target.name, None)
     if root is not None:
         run_now(target, _release_command(root, run.token))
+
+
+def give_back_with(command: StringCommand) -> StringCommand:
+    """`command`, then giving the host's deploy lock back, as one remote command (one round
+    trip less): for the last command a run makes on a host. The give-back runs only if
+    `command` succeeded, and the lock counts as ours until the operation succeeded: if it
+    fails, the host gives it back through when_host_stops, so exactly once either way.
+    """
+    state = host.state
+    run = run_context(state)
+    root = run.held.get(host.name)
+    op_hash = current_op_hash(host)
+    if preparing() or root is None or op_hash is None:
+        return command
+    if "given-back-with" not in run.handlers:
+        run.handlers.add("given-back-with")
+        state.add_callback_handler(_GivenBackWith())
+    run.given_back_with.add((host.name, op_hash))
+    return chain(command, _release_command(root, run.token))
+
+
+class _GivenBackWith(BaseStateCallback):
+    """An operation whose command gave the lock back succeeded: the lock is no longer ours."""
+
+    @staticmethod
+    def operation_host_success(state: State, host, op_hash, retry_attempt=0):
+        run = run_context(state)
+        if (host.name, op_hash) in run.given_back_with:
+            run.given_back_with.discard((host.name, op_hash))
+            run.held.pop(host.name, None)
 
 
 def _install_give_back(state: State) -> None:

@@ -130,7 +130,9 @@ def targets_agree(named: str | None) -> Generator:
 
 
 @wanted_state
-def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool) -> Generator:
+def current_rolled_back(
+    layout: Layout, target: str | None, by: str, named: bool, last: bool = False
+) -> Generator:
     """
     Ensure ``current`` points at ``releases/<target>``, switched by rename(2), and log it.
 
@@ -140,6 +142,9 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
     + by: user@machine, for the deploy log
     + named: the user named the target; then the release left is not marked as rolled back
       from (so a "roll forward" keeps the older release as the rollback target)
+    + last: nothing configured after this operation runs a command on the host (no ``php``
+      step, no after_rollback hooks): then, if the docroot link is right already, the switch
+      gives the deploy lock back in the same command (lock.give_back_with)
 
     **Example:**
 
@@ -160,5 +165,8 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
     how = "named; left " if named else "from "  # plan.previous_release skips "from" releases
     say(f"{CURRENT_LINK}: {have or '(none)'} -> {want}")
     line = deploy_log.line(deploy_log.ROLLBACK, target, by, f"{how}{was or '-'}")
-    yield move_current(state.root, target, line)
+    command = move_current(state.root, target, line)
+    if last and state.link_target("docroot") == f"{CURRENT_LINK}/{layout.docroot}":
+        command = lock.give_back_with(command)  # docroot_linked will have nothing to do
+    yield command
     return current_moved(state, target, line)
