@@ -248,15 +248,17 @@ def read_while_loading(
     """The deploy root of `target` (a pyinfra Host), read now, while the deploy file loads
     (under `-y`: see lock.read_at_load), taking the deploy lock too with `fold`.
 
-    A read that took the lock serves the execute phase as a read made there would: nothing
-    else deploys here since it was made, and operations that change the host drop it as
-    usual. One that did not (no fold, or take_lock.sh did not take it) is not reused there.
+    A read made under the lock (held already, or taken by this read) serves the execute
+    phase as a read made there would: nothing else deploys here since it was made, and
+    operations that change the host drop it as usual. Any other read is not reused there.
     """
     state = target.state
     run = run_context(state)
     _forget_after_changes(state)
+    locked = target.name in run.held
     value = read_deploy_tree(target, layout, sha, owner=fold.owner if fold else None)
-    stage = execute_stage() if fold and fold.taken(value) else state.current_stage
+    locked = locked or bool(fold and fold.taken(value))
+    stage = execute_stage() if locked else state.current_stage
     run.reads[target.name] = ((stage, layout, sha), value)
     return value
 

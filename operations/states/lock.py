@@ -199,13 +199,14 @@ def read_at_load(deploy: Deploy, sha: str) -> DeployState:
     state = host.state
     run = run_context(state)
     run.read_at_load.add(host.name)
-    if not executes_without_prepare(state) or host.name in run.held:
+    if not executes_without_prepare(state):
         return read_while_loading(host, deploy.layout, sha, None)
     first = _first_host()
-    read = _first_host_read_at_load(run, deploy, sha)
-    if host.name == first:
-        return read or read_while_loading(host, deploy.layout, sha, _fold(run, deploy, host))
-    fold = _fold(run, deploy, host) if first in run.held else None  # else: execute reads again
+    read = _first_host_read_at_load(run, deploy, sha)  # maybe made by another host's load
+    if host.name == first and read is not None:
+        return read
+    may_lock = host.name == first or first in run.held  # else: execute reads again
+    fold = _fold(run, deploy, host) if may_lock and host.name not in run.held else None
     return read_while_loading(host, deploy.layout, sha, fold)
 
 

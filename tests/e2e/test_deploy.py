@@ -305,6 +305,23 @@ def test_a_redeploy_and_a_rollback_read_each_host_once(client, ssh_hosts):
         assert os.readlink(root / "current") == f"releases/{first}"
 
 
+def test_a_rollback_costs_the_same_whatever_order_the_hosts_load_in(client, ssh_hosts):
+    """--parallel 1 loads rollback.py host after host (in no set order): the first host's read
+    is still made first, and no host reads twice."""
+    c = client()
+    first = c.site.sha_short()
+    c.deploy()
+    c.site.commit({"VERSION": "2\n"})
+    c.deploy()
+    before = [h.sessions() for h in ssh_hosts]
+    run_pyinfra(c.inventory, "-y", "--parallel", "1", deploy_file="rollback.py", check=True,
+                env=CHECKS_OFF)  # fmt: skip
+    assert [h.sessions() - b for h, b in zip(ssh_hosts, before, strict=True)] == [2, 2, 2]
+    for root in c.roots.values():
+        assert os.readlink(root / "current") == f"releases/{first}"
+        assert not (root / ".atomic-deploy/lock").exists()
+
+
 def test_the_switch_guard_holds_even_when_fail_percent_is_overridden(client):
     """--fail-percent 100 lets the other hosts go on; the barrier still stops their switch."""
     c = client()
