@@ -3,7 +3,11 @@
 The lock is a directory, `<root>/.atomic-deploy/lock` (mkdir is atomic), with an owner file
 naming who holds it: user and machine that ran pyinfra, pid, start time, release, and a
 token unique to the run. Two deploys started at once race for the lock on the first host
-(by name) before any other; the loser stops there, naming the holder.
+(by name) before any other; the loser stops there, naming the holder. Each host's lock is
+taken by its first read of the deploy root where it can be (one remote command instead of
+two): under `-y` the first host's read is made while the deploy file loads, so the other
+hosts' first reads may take theirs (see `read_at_load`, `take_with_first_read`); a switch
+with nothing after it may give the lock back in its own command (`give_back_with`).
 
 Taking and giving back the lock is bookkeeping, not a change to the site, so it does not
 show as a change: a converged rerun still reports "No change" everywhere. A run that fails,
