@@ -21,8 +21,9 @@ from operations.run import HostRun
 from operations.states import hooks, pending, php_reload, rollback, switch
 
 named = host.data.get("release")  # checked by the inventory: a release name, or None
-layout: Layout = HostRun.for_host(existing=True).deploy.layout
-target = rollback.planned_target(layout, named)  # re-checked under the lock
+loading = HostRun.for_host(existing=True).deploy
+layout: Layout = loading.layout
+target = rollback.planned_target(loading, named)  # re-checked under the lock (-y: taken here)
 run = HostRun.for_host(target, existing=True)
 deploy = run.deploy
 
@@ -55,6 +56,7 @@ with run.guarded("rollback"):  # the deploy lock on every host, the webhook
         target=target,
         by=deploy.deployed_by,
         named=named is not None,
+        last=run.nothing_after_rollback,  # then the lock goes back with the switch
         _if=run.all_hosts_ready,
     )
     switch.docroot_linked(name=f"{layout.docroot} -> current/{layout.docroot}", deploy=deploy)

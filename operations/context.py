@@ -23,7 +23,7 @@ from pyinfra.api import State
 if TYPE_CHECKING:
     from pyinfra.api.operation import OperationMeta
 
-    from .facts import DeployState
+    from .facts import DeployState, LockFold
 
     Read = tuple[tuple, DeployState]
 
@@ -48,7 +48,10 @@ class RunContext:
     reads: dict[str, Read] = field(default_factory=dict)
     quiet: set[tuple[str, str]] = field(default_factory=set)  # (host, op hash): no change
     expected: dict[tuple[str, str], Read] = field(default_factory=dict)  # state an op leaves
-    lock_fold: dict[str, tuple[str, Callable[[DeployState], None]]] = field(default_factory=dict)
+    lock_fold: dict[str, LockFold] = field(default_factory=dict)  # the next read takes the lock
+    read_at_load: set[str] = field(default_factory=set)  # hosts read while loading (lock.py)
+    first_read_done: Any = None  # set once the first host's read at load is done (lock.py)
+    first_read: DeployState | None = None  # that read
 
     # The all-hosts barrier: operations that must succeed on every host before any switch.
     required: dict[str, list[OperationMeta]] = field(default_factory=dict)
@@ -59,6 +62,7 @@ class RunContext:
     on_failure: dict[str, tuple[Any, tuple[Any, ...], str]] = field(default_factory=dict)
 
     held: dict[str, str] = field(default_factory=dict)  # host -> root where we hold the lock
+    given_back_with: set[tuple[str, str]] = field(default_factory=set)  # (host, op hash)
     maintenance: dict[str, str] = field(default_factory=dict)  # host -> flag this run raised
     on_stop: dict[tuple[int, str], Callable[[Any], None]] = field(default_factory=dict)
     health: dict[str, str | None] = field(default_factory=dict)  # host -> None or the failure

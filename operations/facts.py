@@ -31,7 +31,7 @@ from .layout import (
     Layout,
 )
 from .manifest import listing_command
-from .pyinfra_adapter import preparing
+from .pyinfra_adapter import execute_stage, preparing
 from .shell import script
 
 LOG_LINES = 1000  # how much of the deploy log a read brings back (history, prune order)
@@ -227,10 +227,47 @@ class _ForgetAfterChanges(BaseStateCallback):
         run.reads.pop(host.name, None)
 
 
-def fold_lock_into_read(owner: str, taken: Callable[[DeployState], None]) -> None:
+@dataclass(frozen=True)
+class LockFold:
+    """A read that also takes the deploy lock (sh/take_lock.sh, see lock.py)."""
+
+    owner: str  # the owner file's text
+    taken: Callable[[DeployState], bool]  # after the read: records the lock if it is ours
+    ready: Callable[[], bool] = lambda: True  # may the read take it now (else a plain read)
+
+
+def fold_lock_into_read(fold: LockFold) -> None:
     """Let the current host's next read of the execute phase take the deploy lock too (one
     command instead of two)."""
-    run_context(host.state).lock_fold[host.name] = (owner, taken)
+    run_context(host.state).lock_fold[host.name] = fold
+
+
+def read_while_loading(
+    target: Any, layout: Layout, sha: str, fold: LockFold | None
+) -> DeployState:
+    """The deploy root of `target` (a pyinfra Host), read now, while the deploy file loads
+    (under `-y`: see lock.read_at_load), taking the deploy lock too with `fold`.
+
+    A read made under the lock (held already, or taken by this read) serves the execute
+    phase as a read made there would: nothing else deploys here since it was made, and
+    operations that change the host drop it as usual. Any other read is not reused there.
+    """
+    state = target.state
+    run = run_context(state)
+    _forget_after_changes(state)
+    locked = target.name in run.held
+    value = read_deploy_tree(target, layout, sha, owner=fold.owner if fold else None)
+    locked = locked or bool(fold and fold.taken(value))
+    stage = execute_stage() if locked else state.current_stage
+    run.reads[target.name] = ((stage, layout, sha), value)
+    return value
+
+
+def _forget_after_changes(state: State) -> None:
+    run = run_context(state)
+    if "forget-after-changes" not in run.handlers:
+        run.handlers.add("forget-after-changes")
+        state.add_callback_handler(_ForgetAfterChanges())
 
 
 def deploy_state(layout: Layout, sha: str | None) -> DeployState:
@@ -243,9 +280,7 @@ def deploy_state(layout: Layout, sha: str | None) -> DeployState:
     """
     state = host.state
     run = run_context(state)
-    if "forget-after-changes" not in run.handlers:
-        run.handlers.add("forget-after-changes")
-        state.add_callback_handler(_ForgetAfterChanges())
+    _forget_after_changes(state)
     key = (state.current_stage, layout, sha)
     cached = run.reads.get(host.name)
     if cached and (cached[0] == key or (sha is None and cached[0][:2] == key[:2])):
@@ -254,9 +289,11 @@ def deploy_state(layout: Layout, sha: str | None) -> DeployState:
         sha = NO_RELEASE
         key = (*key[:2], sha)
     fold = None if preparing(state) else run.lock_fold.pop(host.name, None)
-    value = read_deploy_tree(host, layout, sha, owner=fold[0] if fold else None)
+    if fold and not fold.ready():
+        fold = None
+    value = read_deploy_tree(host, layout, sha, owner=fold.owner if fold else None)
     if fold:
-        fold[1](value)
+        fold.taken(value)
     run.reads[host.name] = (key, value)
     return value
 

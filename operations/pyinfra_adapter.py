@@ -29,9 +29,57 @@ def preparing(state: State) -> bool:
     return state.current_stage == StateStage.Prepare
 
 
+def execute_stage() -> StateStage:
+    """The stage in which operations act (`StateStage.Execute`, see `preparing`)."""
+    return StateStage.Execute
+
+
 def executing(state: State) -> bool:
     """True once pyinfra has started executing operations (not in a dry run)."""
     return state.current_stage >= StateStage.Execute
+
+
+def executes_without_prepare(state: State) -> bool:
+    """True when this run executes each operation body once and nothing before: a CLI run
+    with `-y` (no prepare pass, no question) and without `--dry`, `--debug-facts` or
+    `--debug-operations` (which stop once the deploy files are loaded).
+
+    Then what the deploy files do while loading is the start of the run itself (e.g. taking
+    the deploy lock). Relies on pyinfra_cli/cli.py making `State(check_for_changes=not yes)`
+    and stopping after loading for `dry`/`debug_facts`/`debug_operations`, parameters of
+    its click command read from the command line as the CLI parses it.
+    """
+    import pyinfra
+
+    if not pyinfra.is_cli or getattr(state, "check_for_changes", True):
+        return False
+    params = _cli_params(command_line())
+    return bool(
+        params.get("yes")
+        and not any(params.get(name, True) for name in ("dry", "debug_facts", "debug_operations"))
+    )
+
+
+def load_flag() -> Any:
+    """A flag (`set()`, `wait(timeout)`) for one host's load of the deploy file to wait until
+    another host's load got somewhere (lock.read_at_load).
+
+    Relies on pyinfra_cli/util.py `_parallel_load_hosts` loading each host's deploy file in
+    its own greenlet of `state.pool` (gevent), spawned in inventory order: a load that waits
+    for a remote command lets the others run. So a gevent Event blocks only the waiting host's
+    load, not the process.
+    """
+    from gevent.event import Event
+
+    return Event()
+
+
+def connected(target: Any) -> bool:
+    """The host is connected (a host that failed to connect is not, and runs nothing).
+
+    Relies on `Host.connected` (pyinfra/api/host.py), set by `Host.connect`.
+    """
+    return bool(getattr(target, "connected", False))
 
 
 def current_op_hash(target: Any) -> str | None:
@@ -242,14 +290,19 @@ def cli_inventory(argv: list[str]) -> str | None:
     is the first positional argument; `resilient_parsing` keeps click from printing usage
     errors, help or the version (pyinfra does those itself).
     """
+    return _cli_params(argv).get("inventory")
+
+
+def _cli_params(argv: list[str]) -> dict[str, Any]:
+    """The parameters of pyinfra's click command for a command line (empty: unreadable)."""
     import click
     from pyinfra_cli.cli import cli
 
     try:
         ctx = cli.make_context("pyinfra", list(argv[1:]), resilient_parsing=True)
     except click.ClickException:
-        return None
-    return ctx.params.get("inventory")
+        return {}
+    return dict(ctx.params)
 
 
 def cli_value(raw: str) -> Any:

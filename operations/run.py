@@ -88,7 +88,9 @@ class HostRun:
     def guarded(self, action: str) -> Iterator[None]:
         """Declare the operations inside between taking the deploy lock on every host and
         giving it back; on_failure hooks and the webhook cover the whole run. The first
-        host's lock is taken by its first read, even one declared before (a preflight check).
+        host's lock is taken by its first read, even one declared before (a preflight check);
+        under `-y` (not `--dry`) that read is made here, while the deploy file loads, and the
+        other hosts' first reads take theirs (lock.take_with_first_read).
 
         A host that fails gives its lock back at once, after its on_failure hooks (if its
         release was populated); a run that stops does so on every host.
@@ -97,7 +99,7 @@ class HostRun:
         release = "" if deploy.release == NO_RELEASE else deploy.release  # e.g. no rollback target
         if self.webhook:
             notify.arm(self.webhook, action, release, deploy.deployed_by, self.client_file)
-        lock.take_with_first_read(deploy)  # the first host's lock rides on its first read
+        lock.take_with_first_read(deploy)  # each host's lock rides on its first read
         for hosts in ("first", "others"):  # concurrent runs race for the first host first
             lock.lock_held(
                 name=f"deploy lock held ({hosts} host{'s' if hosts == 'others' else ''})",
@@ -124,6 +126,13 @@ class HostRun:
         if arms_on_failure:
             self.context.arms_on_failure[host.name] = meta
         return meta
+
+    @property
+    def nothing_after_rollback(self) -> bool:
+        """rollback.py: no step configured after its switch runs a command on the host (no
+        `php` step, no after_rollback hooks), so the switch may give the deploy lock back in
+        its own command (rollback.current_rolled_back, lock.give_back_with)."""
+        return not self.php and not self.hooks.after_rollback
 
     @property
     def held_back(self) -> Callable[[], str | None]:

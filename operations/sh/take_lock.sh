@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 # Takes the deploy lock when the deploy can go on without creating anything first (run
-# before deploy_tree.sh when the read also takes the lock: facts.fold_lock_into_read): the
+# before deploy_tree.sh when the read also takes the lock: lock.py, facts.LockFold): the
 # root and $meta exist, the host passes the preflight checks (rsync, `current` and the docroot
 # not real folders or files, releases/<sha> absent or complete). Otherwise it does nothing and
 # the lock is taken by its own command after preflight. mkdir is atomic: of two concurrent

@@ -18,7 +18,6 @@ from ..common import refuse, say, wanted_state
 from ..database import CNF_NAME, Database, format_age, password_for
 from ..facts import deploy_state
 from ..layout import LOG_FILE, META_DIR, RELEASES_DIR, Deploy
-from ..live import NO_RELEASE
 from ..shell import script
 from .dump import connection_values, dump_folder, option_file_uploaded
 
@@ -72,13 +71,13 @@ def dump_restored(deploy: Deploy, database: Database, release: str | None) -> Ge
         )
         return
     if release is None:
-        release = rolled_back_from(deploy_state(deploy.layout, NO_RELEASE).log)
+        release = rolled_back_from(deploy_state(deploy.layout, None).log)  # any read: the log
         if release is None:
             yield from refuse("no rollback in the deploy log: name the release whose dump to "
                               "load with --data 'release=\"<sha>\"'")  # fmt: skip
             return
     folder = dump_folder(deploy, database)
-    name = dump_before(deploy_state(deploy.layout, NO_RELEASE).log, release)
+    name = dump_before(deploy_state(deploy.layout, None).log, release)
     dump = next((d for d in folder.dumps if d.name == name and d.intact), None)
     if dump is None:
         why = f"{database.dir}/{name} is gone or damaged" if name else "the deploy log names none"

@@ -18,10 +18,11 @@ from .. import deploy_log
 from ..common import preparing, refuse, say, wanted_state
 from ..context import run_context
 from ..facts import DeployState, deploy_state
-from ..layout import CURRENT_LINK, RELEASES_DIR, Layout
+from ..layout import CURRENT_LINK, RELEASES_DIR, Deploy, Layout
 from ..live import NO_RELEASE
 from ..plan import current_release, previous_release
 from ..release_name import RELEASE_RE, SHA_LENGTH
+from . import lock
 from .switch import current_moved, move_current
 
 
@@ -69,9 +70,11 @@ def find_target(state: DeployState, named: str | None) -> tuple[str | None, str]
     return target, ""
 
 
-def planned_target(layout: Layout, named: str | None) -> str | None:
-    """The host's target as read now (used to name the operations; re-checked under the lock)."""
-    target, _ = find_target(deploy_state(layout, NO_RELEASE), named)
+def planned_target(deploy: Deploy, named: str | None) -> str | None:
+    """The host's target as read while the deploy file loads (used to name the operations;
+    re-checked under the lock). Under `-y` this read takes the deploy lock when it may, and
+    serves the execute phase then (lock.read_at_load)."""
+    target, _ = find_target(lock.read_at_load(deploy, NO_RELEASE), named)
     return target
 
 
@@ -127,7 +130,9 @@ def targets_agree(named: str | None) -> Generator:
 
 
 @wanted_state
-def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool) -> Generator:
+def current_rolled_back(
+    layout: Layout, target: str | None, by: str, named: bool, last: bool = False
+) -> Generator:
     """
     Ensure ``current`` points at ``releases/<target>``, switched by rename(2), and log it.
 
@@ -137,6 +142,9 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
     + by: user@machine, for the deploy log
     + named: the user named the target; then the release left is not marked as rolled back
       from (so a "roll forward" keeps the older release as the rollback target)
+    + last: nothing configured after this operation runs a command on the host (no ``php``
+      step, no after_rollback hooks): then, if the docroot link is right already, the switch
+      gives the deploy lock back in the same command (lock.give_back_with)
 
     **Example:**
 
@@ -157,5 +165,8 @@ def current_rolled_back(layout: Layout, target: str | None, by: str, named: bool
     how = "named; left " if named else "from "  # plan.previous_release skips "from" releases
     say(f"{CURRENT_LINK}: {have or '(none)'} -> {want}")
     line = deploy_log.line(deploy_log.ROLLBACK, target, by, f"{how}{was or '-'}")
-    yield move_current(state.root, target, line)
+    command = move_current(state.root, target, line)
+    if last and state.link_target("docroot") == f"{CURRENT_LINK}/{layout.docroot}":
+        command = lock.give_back_with(command)  # docroot_linked will have nothing to do
+    yield command
     return current_moved(state, target, line)

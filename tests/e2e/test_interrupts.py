@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from support.client import host_entry, run_pyinfra, write_client
-from support.proc import REPO_ROOT, kill_tree
+from support.proc import REPO_ROOT, as_deploy, kill_tree
 from support.site import SiteRepo
 from support.sshd import start_sshd
 
@@ -163,3 +164,60 @@ def test_a_cut_connection_to_one_host_gives_the_others_locks_back(
             assert os.readlink(roots[name] / "current") == f"releases/{new}"
     finally:
         server.stop()
+
+
+def _someone_elses_live_lock(root: Path) -> str:
+    """Lock `root` as a deploy running now would (this test's process: alive, not stale)."""
+    started = int(time.time())
+    owner = (
+        f"token=someone-else\nuser=alice\nhost={socket.gethostname()}\npid={os.getpid()}\n"
+        f"started={started}\nstarted_at=now\nrelease=abcdef123456\n"
+    )
+    lock = root / ".atomic-deploy/lock"
+    as_deploy(f"mkdir '{lock}' && printf %s '{owner}' > '{lock}/owner'")
+    return owner
+
+
+# A run under -y takes the first host's lock while the deploy file loads (and the other hosts'
+# with their first read): however it stops after that, it gives back every lock it took.
+STOPS = ["a later host is locked by another deploy", "a later deploy file fails to load"]
+
+
+@pytest.mark.parametrize("deploy_file", ["deploy.py", "rollback.py"])
+@pytest.mark.parametrize("stop", STOPS, ids=["locked-elsewhere", "load-fails"])
+def test_a_run_stopped_after_taking_locks_while_loading_gives_them_back(
+    ssh_hosts, deploy_root, site_repo, tmp_path, deploy_file, stop
+):
+    roots, inventory = _three_hosts(ssh_hosts, deploy_root, site_repo, tmp_path)
+    run_pyinfra(inventory, "-y", check=True)
+    old = site_repo.sha_short()
+    site_repo.commit({"VERSION": "2\n"}, "version 2")
+    run_pyinfra(inventory, "-y", check=True)
+    new = site_repo.sha_short()
+    first, last = ssh_hosts[0].name, ssh_hosts[-1].name
+    extra: list[str] = []
+    owner = None
+    if stop == STOPS[0]:
+        owner = _someone_elses_live_lock(roots[last])
+    else:  # loaded after deploy_file on every host: the first host's lock is ours by then
+        stopper = tmp_path / "stop_loading.py"
+        stopper.write_text(
+            "from pyinfra import host\n"
+            "from operations.context import run_context\n"
+            "held = sorted(run_context(host.state).held)\n"
+            "raise RuntimeError(f'stopped while loading; locks held: {held}')\n"
+        )
+        extra = [str(stopper)]
+    proc = run_pyinfra(inventory, "-y", *extra, deploy_file=deploy_file)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    if owner is not None:
+        assert "another deploy holds the lock: alice@" in out, out[-3000:]
+        assert (roots[last] / ".atomic-deploy/lock/owner").read_text() == owner  # not ours
+    else:
+        assert f"locks held: ['{first}'" in out, out[-3000:]  # taken while loading
+    for name, root in roots.items():
+        if name != last or owner is None:
+            assert not (root / ".atomic-deploy/lock").exists(), (name, out[-3000:])
+        assert os.readlink(root / "current") == f"releases/{new}", name  # nothing switched
+    assert old != new

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.client import host_entry, run_pyinfra, write_client
+from support.client import CHECKS_OFF, host_entry, run_pyinfra, write_client
 from support.proc import as_deploy
 from support.site import SiteRepo
 from support.snapshot import tree_snapshot
@@ -104,6 +104,34 @@ def test_short_sha_rollback_runs_after_rollback_hooks_on_every_host(client):
     c.run("rollback.py", "-y", "--data", f'release="{v1[:7]}"')  # already there: no hook
     for root in c.roots.values():
         assert len((root / "after-rollback.txt").read_text().splitlines()) == 1
+
+
+def test_a_switch_that_fails_on_one_host_still_gives_every_lock_back_once(client, ssh_hosts):
+    """With nothing to run after it, the rollback's switch gives the lock back in the same
+    command; a host whose switch fails gives it back on its own (once, as on every host)."""
+    c = client()
+    v1 = c.site.sha_short()
+    c.run("deploy.py", "-y")
+    v2 = c.site.commit({"VERSION": "2\n"})[:12]
+    c.run("deploy.py", "-y")
+    broken = ssh_hosts[-1].name
+    c.roots[broken].chmod(0o555)  # no new link beside current: its switch fails
+    try:
+        before = [h.sessions() for h in ssh_hosts]
+        proc = run_pyinfra(
+            c.inventory, "-y", check=False, deploy_file="rollback.py", env=CHECKS_OFF
+        )
+        counts = [h.sessions() - b for h, b in zip(ssh_hosts, before, strict=True)]
+    finally:
+        c.roots[broken].chmod(0o755)
+    assert proc.returncode != 0, proc.stderr[-3000:]
+    for name, root in c.roots.items():
+        assert not (root / ".atomic-deploy/lock").exists(), (name, proc.stderr[-3000:])
+        assert c.live(name) == f"releases/{v2 if name == broken else v1}", name
+    # the others: the read at load (+ lock), the switch (+ give-back), and nothing more
+    # although the run failed; the broken host (its read-only root takes no lock with a read):
+    # reads at load and in execute, takes the lock, fails to switch, gives the lock back
+    assert counts == [2, 2, 5], proc.stderr[-3000:]
 
 
 def test_ambiguous_or_unknown_short_sha_is_refused_with_a_plain_error_per_host(client):
