@@ -109,8 +109,8 @@ def _converges(inventory: Path, *args: str) -> None:
 # (point, stderr line to wait for, delay before SIGKILL)
 KILL_POINTS = [
     ("during rsync", ("Starting operation: release",), 0.3),
-    ("at the start of the copy", (">>>", "cp -a"), 0.0),
-    ("during copy and linking", (">>>", "cp -a"), 0.15),
+    ("at the start of the copy", (">>>", "flags="), 0.0),  # sh/copy_listed.sh's variables
+    ("during copy and linking", (">>>", "flags="), 0.15),
     ("after populate", ("Starting operation: shared dirs",), 0.0),
     ("during the dump", ("Starting operation: fresh dump",), 0.3),
     ("just before the switch", ("Starting operation: current ->",), 0.0),
