@@ -29,10 +29,14 @@ from .shell import script_text
 def open_masters(hosts: list[tuple[str, dict[str, Any]]], argv: list[str]) -> None:
     """Start a master for each SSH host of `hosts` (the inventory's (name, data) pairs) and
     note its socket in the host's data for rsync. Returns at once; a master that fails says
-    nothing (rsync connects by itself and reports). None with --limit: the run may not be
-    meant to contact every host."""
+    nothing (rsync connects by itself and reports). None with --limit (the run may not be
+    meant to contact every host) or for more hosts than this machine has cores."""
     ssh_hosts = [(name, data) for name, data in hosts if not name.startswith("@")]
     if not ssh_hosts or "--limit" in argv or shutil.which("ssh") is None:
+        return
+    # Each handshake takes CPU here: with more hosts than cores they would slow pyinfra's own
+    # start instead of hiding behind it (bench (e): 32 hosts on 2 cores, 1.21x -> 1.34x).
+    if len(ssh_hosts) > (os.cpu_count() or 1):
         return
     folder = tempfile.mkdtemp(prefix="atomic-deploy-ssh-")  # 0700
     masters = []

@@ -60,6 +60,12 @@ def test_no_master_with_limit_or_for_local_hosts(ssh_hosts):
     hosts = [("@local", {}), (ssh_hosts[0].name, _data(ssh_hosts[0]))]
     ssh_master.open_masters(hosts, ["pyinfra", "inv.py", "deploy.py", "--limit", "web2"])
     assert all(CONTROL_PATH not in data for _, data in hosts)
+    # more hosts than cores: the handshakes would compete with pyinfra's own start
+    many = [(f"web{i}", _data(ssh_hosts[0])) for i in range((os.cpu_count() or 1) + 1)]
+    connections = ssh_hosts[0].connections()
+    ssh_master.open_masters(many, ["pyinfra", "inv.py", "deploy.py"])
+    assert all(CONTROL_PATH not in data for _, data in many)
+    assert ssh_hosts[0].connections() == connections
 
 
 CHILD = """
