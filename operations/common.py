@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import posixpath
 import signal
+import sys
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -63,6 +64,11 @@ def wanted_state(func: Callable[..., Generator]) -> Callable:
 def preparing() -> bool:
     """True while pyinfra prepares (computes the diff), False while it executes."""
     return adapter.preparing(host.state)
+
+
+def progress_interval() -> int:
+    """Seconds between progress lines (upload, copy): 1 in a terminal, 10 in a log (CI)."""
+    return 1 if sys.stderr.isatty() else 10
 
 
 def say(message: str) -> None:

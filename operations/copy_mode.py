@@ -51,3 +51,10 @@ def run_noting_fallback(state: Any, host: Any, command: StringCommand, dest: str
         for line in output.stderr_lines[-20:]:
             host.log_styled(line, fg="red", log_func=logger.error)
     return ok
+
+
+def run_showing_progress(state: Any, host: Any, command: StringCommand) -> bool:
+    """Run `command` (pyinfra FunctionCommand callback) with its output shown as it comes: the
+    copy's progress lines (sh/copy_listed.sh), and an error at once."""
+    ok, _ = host.run_shell_command(command, print_output=True, print_input=state.print_input)
+    return ok

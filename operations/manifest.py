@@ -21,7 +21,7 @@ import posixpath
 
 from pyinfra.api import QuoteString, StringCommand
 
-from .common import chain
+from .common import chain, progress_interval
 from .copy_mode import copy_command
 from .layout import MANIFEST, MARKER
 from .shell import script
@@ -59,6 +59,7 @@ def copy_listed(mode: str, src: str, dest: str, unlisted: list[str]) -> StringCo
         "flags": "-al" if mode == "hardlink" else "-a",
         "manifest": MANIFEST,
         "listing": listing_command(unlisted).get_raw_value(),
+        "every": str(progress_interval()),  # seconds between the copy's progress lines
     }
     return script("copy_listed.sh", variables, parents)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from typing import Any
 
 from pyinfra import logger
 from pyinfra.connectors.local import LocalConnector
+
+from .common import progress_interval
 
 # Compare mtimes to the nanosecond: by default rsync's quick check compares whole seconds, so
 # a file rewritten with the same size within the second of the last upload was not sent, and
@@ -164,20 +165,15 @@ def parse_progress(text: str) -> Progress | None:
     return None
 
 
-def _progress_interval() -> float:
-    """Seconds between progress lines: 1 in a terminal, 10 in a log (CI)."""
-    return 1.0 if sys.stderr.isatty() else 10.0
-
-
 def upload(state: Any, host: Any, source: str, dest: str, exclude: tuple[str, ...]) -> bool:
     """Run the upload (pyinfra FunctionCommand callback): True on success.
 
     rsync's own progress (`--info=progress2`, parsed locally: no extra remote command) is
-    shown per host at most once per `_progress_interval()`.
+    shown per host at most once per `progress_interval()`.
     """
     argv = rsync_argv(host, source, dest, exclude)
     argv.insert(1, "--info=progress2")
-    interval, last, pending = _progress_interval(), time.monotonic(), ""
+    interval, last, pending = progress_interval(), time.monotonic(), ""
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors

@@ -9,7 +9,9 @@
 # Where one is not, where $dest would be on another file system than $src (another mtime
 # resolution) or where $src holds a file named $manifest, it only copies (and drops that file:
 # the name is the release's own), and the release is listed once it is complete (release.py).
-# Variables (set by shell.script): src, dest, flags, manifest, listing.
+# While the copy runs, every $every seconds, a line says how many files and bytes are copied
+# so far (on stdout, shown live per host by release.py).
+# Variables (set by shell.script): src, dest, flags, manifest, listing, every.
 # shellcheck disable=SC2154 # the variables above are set before this text
 listing() { eval "$listing"; }
 ahead=yes
@@ -18,6 +20,15 @@ for p in "$@"; do
   if [ ! -d "$src/$p" ] || [ -L "$src/$p" ]; then ahead=no; fi
 done
 if [ "$(stat -c %d "$src")" != "$(stat -c %d "${dest%/*}")" ]; then ahead=no; fi
+progress() {
+  # sleep holds no output of the command: when the copy ends, nothing keeps the session open.
+  while sleep "$every" >/dev/null 2>&1 && kill -0 "$$" 2>/dev/null; do
+    find "$dest" -printf '%s\n' 2>/dev/null |
+      awk '{ n++; b += $1 } END { printf "copy: %d files, %.1f MB so far\n", n, b / 1e6 }'
+  done
+}
+progress &
+ticker=$!
 if [ "$ahead" = yes ]; then
   # The listing's exit status as well as the copy's: either failing fails the command. Its
   # file is inside $dest, so an interrupted build leaves nothing behind but the build itself.
@@ -30,3 +41,6 @@ if [ "$ahead" = yes ]; then
 else
   cp "$flags" "$src" "$dest" && rm -f "$dest/$manifest"
 fi
+status=$?
+kill "$ticker" 2>/dev/null
+[ "$status" -eq 0 ]

@@ -18,7 +18,7 @@ from ..common import (
     wanted_state,
 )
 from ..context import run_context
-from ..copy_mode import run_noting_fallback
+from ..copy_mode import run_noting_fallback, run_showing_progress
 from ..facts import DeployState, Entry, deploy_state
 from ..layout import (
     ASIDE_PREFIX,
@@ -175,8 +175,8 @@ def release_populated(deploy: Deploy) -> Generator:
     steps.append(deploy_log.append_command(root, line))
     if deploy.copy_mode == "reflink":  # to say so when the file system can't clone
         yield FunctionCommand(run_noting_fallback, (chain(*steps), releases), {})
-    else:
-        yield chain(*steps)
+    else:  # the copy's progress lines appear as they come
+        yield FunctionCommand(run_showing_progress, (chain(*steps),), {})
     return _built(state, deploy, line)
 
 

@@ -3,6 +3,8 @@ host runs them, against real folders: the manifest they write, partly while copy
 (manifest.copy_listed), must be exactly the listing of the finished release."""
 
 import os
+import re
+import shutil
 import stat
 import subprocess
 from dataclasses import replace
@@ -184,3 +186,23 @@ def test_a_failing_copy_or_listing_fails_the_build_before_the_marker(tmp_path, f
     out = _populate(_deploy("hardlink"), cache, build, path=f"{stubs}:{os.environ['PATH']}")
     assert out.returncode != 0
     assert not (build / MARKER).exists()
+
+
+@pytest.mark.parametrize("mode", ["copy", "hardlink"])
+def test_a_slow_copy_says_how_far_it_got(tmp_path, mode, monkeypatch):
+    """Progress lines on stdout while the copy runs (shown live per host by release.py)."""
+    monkeypatch.setattr("operations.manifest.progress_interval", lambda: 1)  # a terminal's
+    cache, build = _root(tmp_path)
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    real_cp = shutil.which("cp")
+    (stubs / "cp").write_text(f"#!/bin/sh\n'{real_cp}' \"$@\" && sleep 2.5\n")  # a big site's
+    (stubs / "cp").chmod(0o755)
+    deploy = _deploy(mode)
+    out = _populate(deploy, cache, build, path=f"{stubs}:{os.environ['PATH']}")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines and all(re.fullmatch(r"copy: \d+ files, \d+\.\d MB so far", x) for x in lines)
+    # the last line came while cp (the stub) lingered after copying: every entry counted
+    assert int(lines[-1].split()[1]) >= sum(1 for _ in cache.rglob("*"))
+    assert (build / MANIFEST).read_text() == _listing_now(deploy, build)
