@@ -357,6 +357,14 @@ def _bare(bits: list[Any]) -> list[str]:
 _CODE: set[str] = set()  # unquoted pieces seen with plain values: the operations' own code
 
 
+def _unwrapped(command: Any) -> Any:
+    """The host command a FunctionCommand runs (the populate command, run with its output
+    shown); the upload (an argv, no shell) and anything else as they are."""
+    if isinstance(command, FunctionCommand) and command.function is not rsync.upload:
+        return command.args[0]
+    return command
+
+
 def _code_pieces() -> set[str]:
     if not _CODE:
         deploy = make_deploy(
@@ -364,7 +372,7 @@ def _code_pieces() -> set[str]:
         )
         FACTS_READ.clear()
         for state in _states(deploy, "/srv/site"):
-            for command in _commands(deploy, state):
+            for command in map(_unwrapped, _commands(deploy, state)):
                 if isinstance(command, StringCommand):
                     _CODE.update(_bare(command.bits))
         for fact, kwargs in FACTS_READ:
@@ -414,6 +422,7 @@ def _check_all_commands(client_file: Path, site: Path) -> None:
         FACTS_READ.clear()
         for state in _states(deploy, root):
             for command in _commands(deploy, state):
+                command = _unwrapped(command)
                 if isinstance(command, FunctionCommand):  # the upload: an argv, no local shell
                     fake = SimpleNamespace(connector=None, data=data, name=entry["name"])
                     argv = rsync.rsync_argv(fake, *command.args)
