@@ -7,7 +7,6 @@ carry a content digest (`<sha12>-<digest8>`); only the sha part is a commit.
 
 from __future__ import annotations
 
-import functools
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +94,6 @@ def _commits(source: Path, *shas: str) -> list[str] | None:
     return found.stdout.split() if found.returncode == 0 else None
 
 
-@functools.lru_cache(maxsize=64)  # hosts with the same live release ask the same: git once
 def pending_changes(source: Path | str | None, live: str | None, release: str) -> Pending:
     """The commits (`git log --oneline <live>..<release>`, limited to the source folder) and
     files (`git diff --name-status`) between `live` and `release`, when `source` is a git

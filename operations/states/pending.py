@@ -43,7 +43,9 @@ def changes_named(layout: Layout, release: str, source: str | None, show_paths: 
     told = host.name in known
     if told and known[host.name].live == live:
         return
-    changes = pending_changes(source, live, release)
+    # Hosts with the same live release get the same answer: git once per run, not per host.
+    same = (p for p in known.values() if (p.live, p.release) == (live, release))
+    changes = next(same, None) or pending_changes(source, live, release)
     known[host.name] = changes
     if live == release or (told and not preparing()):
         return
